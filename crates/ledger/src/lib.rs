@@ -1,0 +1,16 @@
+//! Verity's deterministic state machine.
+//!
+//! Everything that decides ledger state lives here and is a pure function of the state and the
+//! block: no clock, no randomness, no I/O besides reading state through [state::StateReader].
+//! [store] keeps the authenticated state in commonware-storage's QMDB, including speculative
+//! (not yet finalized) blocks.
+
+pub mod accounts;
+pub mod error;
+pub mod execute;
+pub mod governance;
+pub mod state;
+pub mod store;
+
+pub use error::{BlockError, TxError};
+pub use execute::{BlockEnv, Executed, Receipt, SignatureCheck, VerifyAll};

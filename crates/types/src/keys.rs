@@ -1,0 +1,399 @@
+//! Account keys and signatures: Ed25519 (RFC 8032, ZIP-215 validation rules so that single and
+//! batch verification agree) and ECDSA P-256 with SHA-256 (signatures as `r‖s`, low-S only for
+//! transactions so a transaction has exactly one valid encoding).
+
+use crate::hash::sha256_parts;
+use bytes::BufMut;
+use commonware_codec::Buf;
+use commonware_codec::{EncodeSize, Error as CodecError, Read, ReadExt, Write};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Length of an Ed25519 public key.
+pub const ED25519_PUBLIC_KEY_LEN: usize = 32;
+/// Length of a compressed SEC1 P-256 public key.
+pub const P256_PUBLIC_KEY_LEN: usize = 33;
+/// Length of a signature of either algorithm.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Errors about keys and signatures.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The algorithm name is not one Verity knows.
+    #[error("unknown algorithm {0:?} (expected ed25519 or p256)")]
+    UnknownAlgorithm(String),
+    /// The public key bytes are not a valid key of the algorithm.
+    #[error("invalid {0} public key")]
+    InvalidPublicKey(Algorithm),
+    /// The secret key bytes are not a valid key of the algorithm.
+    #[error("invalid {0} secret key")]
+    InvalidSecretKey(Algorithm),
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// Hex decoding failed.
+    #[error("invalid hex: {0}")]
+    Hex(String),
+}
+
+/// A signature algorithm of accounts and devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Ed25519 (RFC 8032).
+    Ed25519,
+    /// ECDSA over P-256 with SHA-256.
+    P256,
+}
+
+impl Algorithm {
+    fn tag(self) -> u8 {
+        match self {
+            Self::Ed25519 => 0,
+            Self::P256 => 1,
+        }
+    }
+
+    /// The name used in files, flags and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::P256 => "p256",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        match s {
+            "ed25519" => Ok(Self::Ed25519),
+            "p256" => Ok(Self::P256),
+            other => Err(KeyError::UnknownAlgorithm(other.to_string())),
+        }
+    }
+}
+
+/// A public key of an account or device, validated on construction.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PublicKey {
+    /// An Ed25519 key (32 bytes).
+    Ed25519([u8; ED25519_PUBLIC_KEY_LEN]),
+    /// A P-256 key as a compressed SEC1 point (33 bytes).
+    P256([u8; P256_PUBLIC_KEY_LEN]),
+}
+
+impl PublicKey {
+    /// Parses and validates raw key bytes of `alg`.
+    pub fn from_bytes(alg: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {
+        match alg {
+            Algorithm::Ed25519 => {
+                let arr: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| KeyError::InvalidPublicKey(alg))?;
+                ed25519_consensus::VerificationKey::try_from(arr)
+                    .map_err(|_| KeyError::InvalidPublicKey(alg))?;
+                Ok(Self::Ed25519(arr))
+            }
+            Algorithm::P256 => {
+                let arr: [u8; 33] = bytes
+                    .try_into()
+                    .map_err(|_| KeyError::InvalidPublicKey(alg))?;
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&arr)
+                    .map_err(|_| KeyError::InvalidPublicKey(alg))?;
+                Ok(Self::P256(arr))
+            }
+        }
+    }
+
+    /// Parses `alg` key bytes given in hex.
+    pub fn from_hex(alg: Algorithm, hex_str: &str) -> Result<Self, KeyError> {
+        let bytes = hex::decode(hex_str).map_err(|e| KeyError::Hex(e.to_string()))?;
+        Self::from_bytes(alg, &bytes)
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Ed25519(_) => Algorithm::Ed25519,
+            Self::P256(_) => Algorithm::P256,
+        }
+    }
+
+    /// The raw key bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Ed25519(b) => b,
+            Self::P256(b) => b,
+        }
+    }
+
+    /// Verifies `sig` over `msg`. For P-256 a high-S signature is refused when `low_s_only`.
+    pub fn verify(&self, msg: &[u8], sig: &Signature, low_s_only: bool) -> Result<(), KeyError> {
+        match self {
+            Self::Ed25519(pk) => {
+                let vk = ed25519_consensus::VerificationKey::try_from(*pk)
+                    .map_err(|_| KeyError::InvalidPublicKey(Algorithm::Ed25519))?;
+                vk.verify(&ed25519_consensus::Signature::from(sig.0), msg)
+                    .map_err(|_| KeyError::BadSignature)
+            }
+            Self::P256(pk) => {
+                use p256::ecdsa::signature::Verifier;
+                let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(pk)
+                    .map_err(|_| KeyError::InvalidPublicKey(Algorithm::P256))?;
+                let s = p256::ecdsa::Signature::from_slice(&sig.0)
+                    .map_err(|_| KeyError::BadSignature)?;
+                if low_s_only && s.normalize_s().is_some() {
+                    return Err(KeyError::BadSignature);
+                }
+                vk.verify(msg, &s).map_err(|_| KeyError::BadSignature)
+            }
+        }
+    }
+
+    /// The account id this key controls.
+    pub fn account_id(&self) -> crate::AccountId {
+        let digest = sha256_parts(&[
+            b"verity/account/v1",
+            &[self.algorithm().tag()],
+            self.as_bytes(),
+        ]);
+        let mut id = [0u8; crate::ids::ACCOUNT_ID_LEN];
+        id.copy_from_slice(&digest[..crate::ids::ACCOUNT_ID_LEN]);
+        crate::AccountId(id)
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm(), hex::encode(self.as_bytes()))
+    }
+}
+
+impl Write for PublicKey {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_u8(self.algorithm().tag());
+        buf.put_slice(self.as_bytes());
+    }
+}
+
+impl EncodeSize for PublicKey {
+    fn encode_size(&self) -> usize {
+        1 + self.as_bytes().len()
+    }
+}
+
+impl Read for PublicKey {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let tag = u8::read(buf)?;
+        let (alg, len) = match tag {
+            0 => (Algorithm::Ed25519, ED25519_PUBLIC_KEY_LEN),
+            1 => (Algorithm::P256, P256_PUBLIC_KEY_LEN),
+            t => return Err(CodecError::InvalidEnum(t)),
+        };
+        if buf.remaining() < len {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let mut bytes = [0u8; P256_PUBLIC_KEY_LEN];
+        buf.copy_to_slice(&mut bytes[..len]);
+        Self::from_bytes(alg, &bytes[..len])
+            .map_err(|_| CodecError::Invalid("PublicKey", "not a valid point"))
+    }
+}
+
+/// A 64-byte signature (Ed25519, or P-256 as `r‖s`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; SIGNATURE_LEN]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(self.0))
+    }
+}
+
+impl Write for Signature {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+}
+
+impl EncodeSize for Signature {
+    fn encode_size(&self) -> usize {
+        SIGNATURE_LEN
+    }
+}
+
+impl Read for Signature {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        if buf.remaining() < SIGNATURE_LEN {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let mut s = [0u8; SIGNATURE_LEN];
+        buf.copy_to_slice(&mut s);
+        Ok(Self(s))
+    }
+}
+
+/// A secret signing key of an account or device.
+#[derive(Clone)]
+pub enum SecretKey {
+    /// Ed25519.
+    Ed25519(ed25519_consensus::SigningKey),
+    /// P-256.
+    P256(p256::ecdsa::SigningKey),
+}
+
+impl SecretKey {
+    /// Generates a fresh key from the operating system's randomness.
+    pub fn generate(alg: Algorithm) -> Self {
+        let mut rng = rand_core::OsRng;
+        match alg {
+            Algorithm::Ed25519 => Self::Ed25519(ed25519_consensus::SigningKey::new(&mut rng)),
+            Algorithm::P256 => Self::P256(p256::ecdsa::SigningKey::random(&mut rng)),
+        }
+    }
+
+    /// Rebuilds a key from its 32 secret bytes.
+    pub fn from_bytes(alg: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KeyError::InvalidSecretKey(alg))?;
+        match alg {
+            Algorithm::Ed25519 => Ok(Self::Ed25519(ed25519_consensus::SigningKey::from(arr))),
+            Algorithm::P256 => p256::ecdsa::SigningKey::from_bytes(&arr.into())
+                .map(Self::P256)
+                .map_err(|_| KeyError::InvalidSecretKey(alg)),
+        }
+    }
+
+    /// The 32 secret bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        match self {
+            Self::Ed25519(k) => k.to_bytes(),
+            Self::P256(k) => k.to_bytes().into(),
+        }
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Ed25519(_) => Algorithm::Ed25519,
+            Self::P256(_) => Algorithm::P256,
+        }
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Self::Ed25519(k) => PublicKey::Ed25519(k.verification_key().to_bytes()),
+            Self::P256(k) => {
+                let point = k.verifying_key().to_encoded_point(true);
+                let mut arr = [0u8; P256_PUBLIC_KEY_LEN];
+                arr.copy_from_slice(point.as_bytes());
+                PublicKey::P256(arr)
+            }
+        }
+    }
+
+    /// Signs `msg` (deterministically; P-256 signatures come out low-S).
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        match self {
+            Self::Ed25519(k) => Signature(k.sign(msg).to_bytes()),
+            Self::P256(k) => {
+                use p256::ecdsa::signature::Signer;
+                let sig: p256::ecdsa::Signature = k.sign(msg);
+                let sig = sig.normalize_s().unwrap_or(sig);
+                let mut out = [0u8; SIGNATURE_LEN];
+                out.copy_from_slice(&sig.to_bytes());
+                Signature(out)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({}, public {:?})", self.algorithm(), self.public_key())
+    }
+}
+
+/// The JSON form of a key file, as `verity keys new` writes it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// `ed25519` or `p256`.
+    pub alg: Algorithm,
+    /// The 32 secret bytes in hex.
+    pub secret_key: String,
+    /// The public key in hex (for reading; the secret key is authoritative).
+    pub public_key: String,
+    /// The account id the key controls.
+    pub account: String,
+}
+
+impl KeyFile {
+    /// Describes `key` as a key file.
+    pub fn from_key(key: &SecretKey) -> Self {
+        let public = key.public_key();
+        Self {
+            alg: key.algorithm(),
+            secret_key: hex::encode(key.to_bytes()),
+            public_key: hex::encode(public.as_bytes()),
+            account: public.account_id().to_string(),
+        }
+    }
+
+    /// Restores the key the file holds.
+    pub fn to_key(&self) -> Result<SecretKey, KeyError> {
+        let bytes = hex::decode(&self.secret_key).map_err(|e| KeyError::Hex(e.to_string()))?;
+        SecretKey::from_bytes(self.alg, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_both_algorithms() {
+        for alg in [Algorithm::Ed25519, Algorithm::P256] {
+            let k = SecretKey::generate(alg);
+            let pk = k.public_key();
+            let sig = k.sign(b"hello");
+            assert!(pk.verify(b"hello", &sig, true).is_ok());
+            assert_eq!(pk.verify(b"hellp", &sig, true), Err(KeyError::BadSignature));
+            let restored = SecretKey::from_bytes(alg, &k.to_bytes()).unwrap();
+            assert_eq!(restored.public_key(), pk);
+            assert_eq!(PublicKey::from_bytes(alg, pk.as_bytes()).unwrap(), pk);
+        }
+    }
+
+    #[test]
+    fn p256_high_s_refused_when_low_s_required() {
+        let k = SecretKey::generate(Algorithm::P256);
+        let sig = k.sign(b"m");
+        let s = p256::ecdsa::Signature::from_slice(&sig.0).unwrap();
+        let (r, s_) = s.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s_).unwrap();
+        let mut bytes = [0u8; 64];
+        bytes.copy_from_slice(&high.to_bytes());
+        let high = Signature(bytes);
+        let pk = k.public_key();
+        assert!(pk.verify(b"m", &high, false).is_ok());
+        assert_eq!(pk.verify(b"m", &high, true), Err(KeyError::BadSignature));
+    }
+
+    #[test]
+    fn invalid_public_keys_refused() {
+        assert!(PublicKey::from_bytes(Algorithm::P256, &[9u8; 33]).is_err());
+        assert!(PublicKey::from_bytes(Algorithm::Ed25519, &[1u8; 31]).is_err());
+    }
+}

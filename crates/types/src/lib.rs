@@ -1,0 +1,18 @@
+//! Verity's wire and ledger types: identifiers, keys and signatures, transactions, blocks,
+//! the genesis document and Merkle commitments, each with a canonical binary encoding and
+//! explicit size limits. This crate performs no I/O.
+
+pub mod block;
+pub mod genesis;
+pub mod hash;
+pub mod ids;
+pub mod keys;
+pub mod merkle;
+pub mod tx;
+
+pub use block::{Block, Header};
+pub use genesis::{Genesis, Role};
+pub use hash::Hash;
+pub use ids::{AccountId, Amount, AssetCode, Memo, Nonce, OrgId};
+pub use keys::{Algorithm, KeyFile, PublicKey, SecretKey, Signature};
+pub use tx::{SignedTransaction, Transaction, TxBody};
