@@ -1,0 +1,253 @@
+//! A node's configuration file (`config.toml`): where it keeps its data, its keys, its
+//! listen addresses, its peers, and the limits it enforces. Every field, default and limit is
+//! documented in docs/configuration.md.
+
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+/// Why a configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("invalid configuration {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Identity and files.
+    pub node: NodeSection,
+    /// Validator-to-validator networking.
+    pub p2p: P2pSection,
+    /// The HTTP API.
+    pub api: ApiSection,
+    /// Consensus timing.
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+    /// Transaction pool limits.
+    #[serde(default)]
+    pub pool: PoolSection,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// A human name for logs.
+    pub name: String,
+    /// Folder of all the node's storage (relative paths are relative to the config file).
+    pub data_dir: PathBuf,
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// The validator's consensus key file (hex of a 32-byte Ed25519 seed).
+    pub key: PathBuf,
+    /// Runtime worker threads.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
+}
+
+/// A peer validator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// Its consensus public key (hex).
+    pub public_key: String,
+    /// Where it listens for p2p.
+    pub address: SocketAddr,
+}
+
+/// `[p2p]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSection {
+    /// Address to listen on for validators.
+    pub listen: SocketAddr,
+    /// Every validator's address (this node's own entry may be included).
+    pub peers: Vec<Peer>,
+    /// Largest p2p message in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u32,
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// Largest request body in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Largest page a list endpoint returns.
+    #[serde(default = "default_max_page")]
+    pub max_page: usize,
+}
+
+/// `[consensus]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusSection {
+    /// How long to wait for a leader's proposal.
+    #[serde(default = "default_leader_timeout_ms")]
+    pub leader_timeout_ms: u64,
+    /// How long to wait for a notarized proposal to be certified.
+    #[serde(default = "default_certification_timeout_ms")]
+    pub certification_timeout_ms: u64,
+    /// How often to retry after a timeout.
+    #[serde(default = "default_timeout_retry_ms")]
+    pub timeout_retry_ms: u64,
+    /// Most transactions in a block.
+    #[serde(default = "default_max_block_txs")]
+    pub max_block_txs: usize,
+    /// How far a block's timestamp may be ahead of this node's clock.
+    #[serde(default = "default_max_clock_skew_ms")]
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        Self {
+            leader_timeout_ms: default_leader_timeout_ms(),
+            certification_timeout_ms: default_certification_timeout_ms(),
+            timeout_retry_ms: default_timeout_retry_ms(),
+            max_block_txs: default_max_block_txs(),
+            max_clock_skew_ms: default_max_clock_skew_ms(),
+        }
+    }
+}
+
+/// `[pool]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Most pending transactions in total.
+    #[serde(default = "default_pool_max_txs")]
+    pub max_txs: usize,
+    /// Most pending transactions of one account (also how far ahead of the account's nonce a
+    /// transaction may be).
+    #[serde(default = "default_pool_max_per_account")]
+    pub max_per_account: usize,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        Self {
+            max_txs: default_pool_max_txs(),
+            max_per_account: default_pool_max_per_account(),
+        }
+    }
+}
+
+fn default_worker_threads() -> usize {
+    2
+}
+fn default_max_message_bytes() -> u32 {
+    32 * 1024 * 1024
+}
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_page() -> usize {
+    1000
+}
+fn default_leader_timeout_ms() -> u64 {
+    1000
+}
+fn default_certification_timeout_ms() -> u64 {
+    2000
+}
+fn default_timeout_retry_ms() -> u64 {
+    3000
+}
+fn default_max_block_txs() -> usize {
+    5000
+}
+fn default_max_clock_skew_ms() -> u64 {
+    5000
+}
+fn default_pool_max_txs() -> usize {
+    100_000
+}
+fn default_pool_max_per_account() -> usize {
+    256
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file; relative paths in it become relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut cfg.node.data_dir,
+            &mut cfg.node.genesis,
+            &mut cfg.node.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every limit.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let c = &self.consensus;
+        if c.leader_timeout_ms == 0 || c.certification_timeout_ms <= c.leader_timeout_ms {
+            return bad("consensus.certification_timeout_ms must exceed leader_timeout_ms > 0");
+        }
+        if c.timeout_retry_ms == 0 {
+            return bad("consensus.timeout_retry_ms must be positive");
+        }
+        if c.max_block_txs == 0 || c.max_block_txs > verity_types::block::MAX_BLOCK_TXS {
+            return bad("consensus.max_block_txs must be 1..=50000");
+        }
+        if self.pool.max_txs == 0 || self.pool.max_per_account == 0 {
+            return bad("pool limits must be positive");
+        }
+        if self.api.max_body_bytes < verity_types::tx::MAX_TX_BYTES {
+            return bad("api.max_body_bytes must hold a transaction (at least 4096)");
+        }
+        if self.api.max_page == 0 {
+            return bad("api.max_page must be positive");
+        }
+        let needed = (c.max_block_txs * verity_types::tx::MAX_TX_BYTES + 4096) as u64;
+        if (self.p2p.max_message_bytes as u64) < needed {
+            return bad("p2p.max_message_bytes is too small for consensus.max_block_txs");
+        }
+        if self.node.worker_threads == 0 {
+            return bad("node.worker_threads must be positive");
+        }
+        Ok(())
+    }
+}

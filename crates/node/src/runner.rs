@@ -1,0 +1,218 @@
+//! Runs a validator from its configuration file: opens storage under the data folder, connects
+//! to the other validators over authenticated p2p, starts consensus, the transaction gossip and
+//! the HTTP API, and stops cleanly on SIGINT or SIGTERM.
+
+use crate::{
+    api::{self, ApiState},
+    chain::{Chain, ChainLimits},
+    config::NodeConfig,
+    engine::{self, Channels, EngineConfig, NAMESPACE, channel},
+    gossip,
+    index::Index,
+    pool::Pool,
+};
+use anyhow::{Context as _, anyhow};
+use commonware_codec::DecodeExt as _;
+use commonware_consensus::types::Height;
+use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
+use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
+use commonware_runtime::{Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _, tokio as cw};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{NZU32, NZUsize, ordered::Map};
+use std::{sync::Arc, time::Duration};
+use tracing::{info, warn};
+use verity_types::Genesis;
+
+/// Reads a consensus key file (hex of the 32-byte Ed25519 seed).
+pub fn read_validator_key(path: &std::path::Path) -> anyhow::Result<ed25519::PrivateKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read validator key {}", path.display()))?;
+    let bytes = hex::decode(text.trim()).context("validator key is not hex")?;
+    ed25519::PrivateKey::decode(bytes::Bytes::from(bytes))
+        .map_err(|e| anyhow!("invalid validator key: {e}"))
+}
+
+/// Parses the validators' consensus keys from the genesis.
+pub fn validator_keys(genesis: &Genesis) -> anyhow::Result<Vec<ed25519::PublicKey>> {
+    genesis
+        .validator_keys()?
+        .into_iter()
+        .map(|k| {
+            ed25519::PublicKey::decode(bytes::Bytes::copy_from_slice(&k))
+                .map_err(|e| anyhow!("invalid validator key in genesis: {e}"))
+        })
+        .collect()
+}
+
+/// Runs the node until it is told to stop.
+pub fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let genesis_bytes = std::fs::read(&config.node.genesis)
+        .with_context(|| format!("cannot read genesis {}", config.node.genesis.display()))?;
+    let genesis = Genesis::from_json(&genesis_bytes)?;
+    let validators = validator_keys(&genesis)?;
+    let signer = read_validator_key(&config.node.key)?;
+    let me = signer.public_key();
+    if !validators.contains(&me) {
+        return Err(anyhow!("this node's key {me} is not a validator in the genesis"));
+    }
+    std::fs::create_dir_all(&config.node.data_dir)
+        .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
+    let index = Index::open(&config.node.data_dir.join("index.redb"))?;
+    let storage = config.node.data_dir.join("storage");
+    let runtime = cw::Config::new()
+        .with_worker_threads(config.node.worker_threads)
+        .with_storage_directory(storage)
+        .with_tcp_nodelay(Some(true))
+        .with_catch_panics(false);
+    let result = cw::Runner::new(runtime).start(move |context| async move {
+        run_in(context, config, genesis, validators, signer, index).await
+    });
+    result
+}
+
+async fn run_in(
+    context: cw::Context,
+    config: NodeConfig,
+    genesis: Genesis,
+    validators: Vec<ed25519::PublicKey>,
+    signer: ed25519::PrivateKey,
+    index: Index,
+) -> anyhow::Result<()> {
+    let me = signer.public_key();
+    let limits = ChainLimits {
+        max_block_txs: config.consensus.max_block_txs,
+        max_clock_skew_ms: config.consensus.max_clock_skew_ms,
+        max_nonce_ahead: config.pool.max_per_account as u64,
+    };
+    let pool = Pool::new(config.pool.max_txs, config.pool.max_per_account);
+    let chain = Arc::new(
+        Chain::open(context.child("chain"), genesis, validators.clone(), Some(index), limits, pool)
+            .await?,
+    );
+    info!(
+        node = config.node.name,
+        chain_id = %chain.chain_id,
+        height = chain.committed().await.height,
+        "state opened"
+    );
+
+    // Authenticated p2p between the validators named in the genesis.
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: signer.clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let p2p_config = lookup::Config::local(
+        handshake,
+        &[NAMESPACE, b"_p2p"].concat(),
+        config.p2p.listen,
+        NZUsize!(validators.len().max(1)),
+        config.p2p.max_message_bytes,
+        NZUsize!(1024),
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_config);
+    let mut peers = Vec::new();
+    for p in &config.p2p.peers {
+        let bytes = hex::decode(&p.public_key).context("peer public key is not hex")?;
+        let key = ed25519::PublicKey::decode(bytes::Bytes::from(bytes))
+            .map_err(|e| anyhow!("invalid peer key {}: {e}", p.public_key))?;
+        if !validators.contains(&key) {
+            warn!(peer = p.public_key, "configured peer is not a validator; ignored");
+            continue;
+        }
+        peers.push((key, Address::from(p.address)));
+    }
+    if !peers.iter().any(|(k, _)| *k == me) {
+        peers.push((me.clone(), Address::from(config.p2p.listen)));
+    }
+    let peers = Map::from_iter_dedup(peers);
+    let _ = oracle.track(0, peers);
+    let quota = Quota::per_second(NZU32!(10_000));
+    let channels = Channels {
+        votes: network.register(channel::VOTES, quota),
+        certificates: network.register(channel::CERTIFICATES, quota),
+        resolver: network.register(channel::RESOLVER, quota),
+        broadcast: network.register(channel::BROADCAST, quota),
+        backfill: network.register(channel::BACKFILL, quota),
+    };
+    let txs_channel = network.register(channel::TXS, quota);
+    let network_handle = network.start();
+
+    let (marshal, handles) = engine::start(
+        context.child("engine"),
+        EngineConfig {
+            partition_prefix: "node".into(),
+            leader_timeout: Duration::from_millis(config.consensus.leader_timeout_ms),
+            certification_timeout: Duration::from_millis(config.consensus.certification_timeout_ms),
+            timeout_retry: Duration::from_millis(config.consensus.timeout_retry_ms),
+            max_block_txs: config.consensus.max_block_txs,
+        },
+        chain.clone(),
+        signer,
+        channels,
+        oracle.clone(),
+        oracle.clone(),
+    )
+    .await;
+    let committed = chain.committed().await.height;
+    if committed > 0
+        && let Some(b) = marshal.get_block(Height::new(committed)).await
+    {
+        chain.restore_tip(b.inner());
+    }
+    let gossip = gossip::start(context.child("gossip"), chain.clone(), txs_channel);
+
+    // HTTP API.
+    let metrics_ctx = Arc::new(context.child("metrics"));
+    let state = Arc::new(ApiState {
+        chain: chain.clone(),
+        marshal,
+        gossip,
+        metrics: Box::new(move || metrics_ctx.encode()),
+        name: config.node.name.clone(),
+        max_body_bytes: config.api.max_body_bytes,
+        max_page: config.api.max_page,
+    });
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+    let router = api::router(state).layer(axum::extract::DefaultBodyLimit::max(
+        config.api.max_body_bytes,
+    ));
+    let api_handle = context.child("api").spawn(move |_| async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            warn!(error = %e, "API server stopped");
+        }
+    });
+    info!(node = config.node.name, api = %config.api.listen, p2p = %config.p2p.listen, "node running");
+
+    // Stop on SIGINT or SIGTERM.
+    context.child("signals").spawn(|ctx| async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        info!("stopping");
+        let _ = ctx.stop(0, Some(Duration::from_secs(10))).await;
+    });
+    let stopped = context.stopped();
+    let mut all = handles;
+    all.push(network_handle);
+    all.push(api_handle);
+    tokio::select! {
+        _ = stopped => { info!("stopped"); Ok(()) }
+        r = futures::future::select_all(all) => {
+            let (result, _, _) = r;
+            Err(anyhow!("a component of the node stopped: {result:?}"))
+        }
+    }
+}
