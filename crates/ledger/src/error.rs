@@ -18,7 +18,7 @@ pub enum TxError {
         got: Nonce,
     },
     /// The account's balance is too low.
-    #[error("insufficient funds: balance {balance:?} of {asset}, needs {needed:?}")]
+    #[error("insufficient funds: balance {} of {asset} (minor units), needs {}", balance.0, needed.0)]
     InsufficientFunds {
         /// Asset.
         asset: AssetCode,

@@ -1,0 +1,407 @@
+//! `verity`: run nodes and local networks, manage keys, move money and query the ledger.
+
+mod testnet;
+mod up;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::{net::IpAddr, path::PathBuf, process::ExitCode, time::Duration};
+use verity_client::{Client, ClientError, DEFAULT_NODE};
+use verity_types::{AccountId, Algorithm, Amount, AssetCode, KeyFile, Memo, SecretKey, TxBody, hash::parse_hash};
+
+#[derive(Parser)]
+#[command(name = "verity", version, about = "Verity: a permissioned ledger for the Internet of Things")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct NodeArg {
+    /// The node's API URL.
+    #[arg(long, env = "VERITY_NODE", default_value = DEFAULT_NODE, global = true)]
+    node: String,
+}
+
+#[derive(Args, Clone)]
+struct SubmitArgs {
+    /// Key file of the signing account.
+    #[arg(long)]
+    key: PathBuf,
+    /// Free-text memo (at most 256 bytes).
+    #[arg(long, default_value = "")]
+    memo: String,
+    /// Use this nonce instead of the account's next one.
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Return once the node accepted the transaction, without waiting for finality.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for finality, in seconds.
+    #[arg(long, default_value_t = 60)]
+    wait_secs: u64,
+}
+
+#[derive(Args, Clone)]
+struct PortArgs {
+    /// Host address of every listener.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// First p2p port (node i uses this + i).
+    #[arg(long, default_value_t = 7000)]
+    p2p_port: u16,
+    /// First API port (node i uses this + i).
+    #[arg(long, default_value_t = 8000)]
+    api_port: u16,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a local network (created on first use) and keep it running until Ctrl-C.
+    Up {
+        /// Data folder of the network.
+        #[arg(long, default_value = "./verity-data")]
+        dir: PathBuf,
+        /// Validators of a new network.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[command(flatten)]
+        ports: PortArgs,
+    },
+    /// Account keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Local consortium set-up.
+    #[command(subcommand)]
+    Testnet(TestnetCmd),
+    /// Run a validator.
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Assets: mint, burn, show.
+    #[command(subcommand)]
+    Asset(AssetCmd),
+    /// Move an amount of an asset to another account.
+    Transfer {
+        /// Recipient account id.
+        #[arg(long)]
+        to: String,
+        /// Asset code, e.g. CNY.
+        #[arg(long)]
+        asset: String,
+        /// Amount as a decimal, e.g. 12.34.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        submit: SubmitArgs,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Accounts: show, history.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// The node's status.
+    Status {
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// A finalized block by height (or `latest`).
+    Block {
+        /// Height or `latest`.
+        height: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// A transaction by id.
+    Tx {
+        /// Transaction id (64 hex characters).
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Make a new account key; prints the account id.
+    New {
+        /// Signature algorithm.
+        #[arg(long, default_value = "ed25519")]
+        alg: String,
+        /// Where to write the key file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the account id of a key file.
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestnetCmd {
+    /// Write keys, genesis and node configs for an N-validator consortium.
+    Init {
+        /// Number of validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Folder to write into.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(flatten)]
+        ports: PortArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Run one validator.
+    Run {
+        /// Its config.toml.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AssetCmd {
+    /// Create new units (issuer accounts only).
+    Mint {
+        /// Recipient account id.
+        #[arg(long)]
+        to: String,
+        /// Asset code.
+        #[arg(long)]
+        asset: String,
+        /// Amount as a decimal.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        submit: SubmitArgs,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Destroy units held by the signer (issuer accounts only).
+    Burn {
+        /// Asset code.
+        #[arg(long)]
+        asset: String,
+        /// Amount as a decimal.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        submit: SubmitArgs,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Show an asset.
+    Show {
+        /// Asset code.
+        code: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCmd {
+    /// Balances and nonce.
+    Show {
+        /// Account id.
+        account: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Movements of value, oldest first.
+    History {
+        /// Account id.
+        account: String,
+        /// Entries per page.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Cursor from a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Newest first.
+        #[arg(long)]
+        desc: bool,
+        /// Print CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
+/// A failure with a stable code printed on stderr.
+struct Failure {
+    code: String,
+    message: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast_ref::<ClientError>() {
+            Some(c) => Self {
+                code: c.code().to_string(),
+                message: c.message(),
+            },
+            None => Self {
+                code: "error".into(),
+                message: format!("{e:#}"),
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let f = Failure::from(e);
+            eprintln!("error: {}: {}", f.code, f.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Node logs: our own at info, the consensus library's chatter only from warnings up.
+const DEFAULT_LOG_FILTER: &str = "info,commonware_consensus=warn,commonware_storage=warn,commonware_p2p=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_runtime=warn";
+
+fn print(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
+}
+
+fn load_key(path: &PathBuf) -> anyhow::Result<SecretKey> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let file: KeyFile = serde_json::from_slice(&text).with_context(|| format!("{} is not a key file", path.display()))?;
+    Ok(file.to_key()?)
+}
+
+fn asset_amount(client: &Client, asset: &str, amount: &str) -> anyhow::Result<(AssetCode, Amount)> {
+    let code: AssetCode = asset.parse()?;
+    let info = client.get(&format!("/v1/assets/{code}"))?;
+    let decimals = info["decimals"].as_u64().ok_or_else(|| anyhow!("asset has no decimals"))? as u8;
+    Ok((code, Amount::parse_decimal(amount, decimals)?))
+}
+
+fn submit(client: &Client, args: &SubmitArgs, body: TxBody) -> anyhow::Result<()> {
+    let key = load_key(&args.key)?;
+    let tx = client.sign(&key, body, args.nonce)?;
+    let answer = client.submit(&tx)?;
+    let id = tx.id();
+    if args.no_wait {
+        print(&answer);
+        return Ok(());
+    }
+    let done = client.wait_final(&id, Duration::from_secs(args.wait_secs))?;
+    println!("committed {} at height {}", hex::encode(id.0), done["height"]);
+    Ok(())
+}
+
+fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Up { dir, validators, ports } => up::run(&dir, validators, &ports.into()),
+        Cmd::Keys(KeysCmd::New { alg, out }) => {
+            let alg: Algorithm = alg.parse()?;
+            if out.exists() {
+                bail!("{} already exists; not overwriting a key", out.display());
+            }
+            let key = testnet::write_account_key(&out, alg)?;
+            println!("{}", key.public_key().account_id());
+            Ok(())
+        }
+        Cmd::Keys(KeysCmd::Show { file }) => {
+            let key = load_key(&file)?;
+            println!("{}", key.public_key().account_id());
+            Ok(())
+        }
+        Cmd::Testnet(TestnetCmd::Init { validators, dir, ports }) => {
+            testnet::init(&dir, validators, &ports.into())?;
+            println!("wrote a {validators}-validator testnet to {}", dir.display());
+            Ok(())
+        }
+        Cmd::Node(NodeCmd::Run { config }) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+                )
+                .with_ansi(false)
+                .init();
+            let cfg = verity_node::config::NodeConfig::load(&config)?;
+            verity_node::runner::run(cfg)
+        }
+        Cmd::Asset(AssetCmd::Mint { to, asset, amount, submit: args, node }) => {
+            let client = Client::new(&node.node);
+            let (asset, amount) = asset_amount(&client, &asset, &amount)?;
+            let to: AccountId = to.parse()?;
+            submit(&client, &args, TxBody::Mint { to, asset, amount, memo: Memo::new(args.memo.clone())? })
+        }
+        Cmd::Asset(AssetCmd::Burn { asset, amount, submit: args, node }) => {
+            let client = Client::new(&node.node);
+            let (asset, amount) = asset_amount(&client, &asset, &amount)?;
+            submit(&client, &args, TxBody::Burn { asset, amount, memo: Memo::new(args.memo.clone())? })
+        }
+        Cmd::Asset(AssetCmd::Show { code, node }) => {
+            let code: AssetCode = code.parse()?;
+            print(&Client::new(&node.node).get(&format!("/v1/assets/{code}"))?);
+            Ok(())
+        }
+        Cmd::Transfer { to, asset, amount, submit: args, node } => {
+            let client = Client::new(&node.node);
+            let (asset, amount) = asset_amount(&client, &asset, &amount)?;
+            let to: AccountId = to.parse()?;
+            submit(&client, &args, TxBody::Transfer { to, asset, amount, memo: Memo::new(args.memo.clone())? })
+        }
+        Cmd::Account(AccountCmd::Show { account, node }) => {
+            let id: AccountId = account.parse()?;
+            print(&Client::new(&node.node).account(&id)?);
+            Ok(())
+        }
+        Cmd::Account(AccountCmd::History { account, limit, cursor, desc, csv, node }) => {
+            let id: AccountId = account.parse()?;
+            let mut path = format!("/v1/accounts/{id}/history?limit={limit}&order={}", if desc { "desc" } else { "asc" });
+            if let Some(c) = cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = Client::new(&node.node).get(&path)?;
+            if csv {
+                println!("height,timestamp_ms,tx_id,kind,asset,delta,counterparty,balance_after,memo");
+                for e in page["entries"].as_array().into_iter().flatten() {
+                    println!(
+                        "{},{},{},{},{},{},{},{},\"{}\"",
+                        e["height"], e["timestamp_ms"], e["tx_id"].as_str().unwrap_or(""),
+                        e["kind"].as_str().unwrap_or(""), e["asset"].as_str().unwrap_or(""),
+                        e["delta"].as_str().unwrap_or(""), e["counterparty"].as_str().unwrap_or(""),
+                        e["balance_after"], e["memo"].as_str().unwrap_or("").replace('"', "\"\""),
+                    );
+                }
+            } else {
+                print(&page);
+            }
+            Ok(())
+        }
+        Cmd::Status { node } => {
+            print(&Client::new(&node.node).status()?);
+            Ok(())
+        }
+        Cmd::Block { height, node } => {
+            print(&Client::new(&node.node).get(&format!("/v1/blocks/{height}"))?);
+            Ok(())
+        }
+        Cmd::Tx { id, node } => {
+            let hash = parse_hash(&id).ok_or_else(|| anyhow!("transaction id must be 64 hex characters"))?;
+            print(&Client::new(&node.node).get(&format!("/v1/txs/{}", hex::encode(hash.0)))?);
+            Ok(())
+        }
+    }
+}
+
+impl From<PortArgs> for testnet::Ports {
+    fn from(p: PortArgs) -> Self {
+        Self { host: p.host, p2p: p.p2p_port, api: p.api_port }
+    }
+}
