@@ -4,8 +4,9 @@
 //! onto unfinalized parents and are applied and committed (fsynced) only when their block is
 //! finalized.
 //!
-//! Each block's commit carries metadata `height (u64 BE) ‖ genesis state root (32 bytes)`, so
-//! the state records atomically which height it reflects.
+//! Each block's commit carries metadata `height (u64 BE) ‖ genesis digest (32 bytes) ‖ genesis
+//! state root (32 bytes, zero in the genesis commit itself)`, so the state records atomically
+//! which height it reflects and which genesis it grew from.
 
 use crate::{
     governance,
@@ -70,24 +71,29 @@ pub struct Committed {
     pub height: u64,
     /// State root after it.
     pub root: Hash,
-    /// State root of the genesis state.
+    /// State root after the genesis state (the genesis block's state root).
     pub genesis_root: Hash,
 }
 
-fn encode_meta(height: u64, genesis_root: &Hash) -> Vec<u8> {
-    let mut m = Vec::with_capacity(40);
+/// Length of the commit metadata.
+const META_LEN: usize = 8 + 32 + 32;
+
+fn encode_meta(height: u64, genesis_digest: &Hash, genesis_root: &Hash) -> Vec<u8> {
+    let mut m = Vec::with_capacity(META_LEN);
     m.extend_from_slice(&height.to_be_bytes());
+    m.extend_from_slice(&genesis_digest.0);
     m.extend_from_slice(&genesis_root.0);
     m
 }
 
-fn decode_meta(m: &[u8]) -> Result<(u64, Hash), StoreError> {
-    if m.len() != 40 {
+fn decode_meta(m: &[u8]) -> Result<(u64, Hash, Hash), StoreError> {
+    if m.len() != META_LEN {
         return Err(StoreError::CorruptMetadata);
     }
     let height = u64::from_be_bytes(m[..8].try_into().expect("8 bytes"));
-    let root = Digest(m[8..].try_into().expect("32 bytes"));
-    Ok((height, root))
+    let digest = Digest(m[8..40].try_into().expect("32 bytes"));
+    let root = Digest(m[40..].try_into().expect("32 bytes"));
+    Ok((height, digest, root))
 }
 
 fn config(prefix: &str) -> any::VariableConfig<EightCap, ((), (RangeCfg<usize>, ())), Sequential> {
@@ -122,6 +128,7 @@ fn config(prefix: &str) -> any::VariableConfig<EightCap, ((), (RangeCfg<usize>, 
 pub struct Store<E: commonware_storage::Context + Spawner> {
     db: Option<StateDb<E>>,
     committed: Committed,
+    genesis_digest: Hash,
 }
 
 /// Reads through a batch (its ancestors' writes, then committed state).
@@ -153,31 +160,34 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
             .await
             .map_err(db_err)?;
         let meta = db.get_metadata().await.map_err(db_err)?;
+        let writes = genesis_writes(genesis);
+        let genesis_digest = genesis_digest_of(&writes);
+        let root = db.root();
         let mut store = Self {
             committed: Committed {
                 height: 0,
-                root: db.root(),
-                genesis_root: db.root(),
+                root,
+                genesis_root: root,
             },
             db: Some(db),
+            genesis_digest,
         };
         match meta {
             Some(m) => {
-                let (height, genesis_root) = decode_meta(&m)?;
-                store.committed = Committed {
-                    height,
-                    root: store.db().root(),
-                    genesis_root,
-                };
-                if store.genesis_state_root(genesis).await? != genesis_root {
+                let (height, digest, genesis_root) = decode_meta(&m)?;
+                if digest != genesis_digest {
                     return Err(StoreError::GenesisMismatch);
+                }
+                store.committed.height = height;
+                if height > 0 {
+                    store.committed.genesis_root = genesis_root;
                 }
             }
             None => {
-                let spec = store.speculate_genesis(genesis).await?;
-                let root = spec.root();
-                store.committed.genesis_root = root;
+                let reader = store.begin(None);
+                let spec = store.finish(reader, writes, 0).await?;
                 store.apply(spec, 0).await?;
+                store.committed.genesis_root = store.committed.root;
             }
         }
         Ok(store)
@@ -185,26 +195,6 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
 
     fn db(&self) -> &StateDb<E> {
         self.db.as_ref().expect("state database is open")
-    }
-
-    /// Computes what the genesis root would be on an empty database of this kind. Used to
-    /// check that stored state matches the genesis file.
-    async fn genesis_state_root(&self, genesis: &Genesis) -> Result<Hash, StoreError> {
-        // The genesis root only depends on the genesis writes and the empty initial state, so
-        // it equals the root recorded at height 0; recompute it from the writes.
-        let mut overlay = Overlay::new(&EmptyReader);
-        governance::apply_genesis(&mut overlay, genesis);
-        let writes = overlay.into_writes();
-        Ok(genesis_root_of(&writes))
-    }
-
-    async fn speculate_genesis(&self, genesis: &Genesis) -> Result<Speculative, StoreError> {
-        let mut overlay = Overlay::new(&EmptyReader);
-        governance::apply_genesis(&mut overlay, genesis);
-        let writes = overlay.into_writes();
-        let root = genesis_root_of(&writes);
-        let reader = self.begin(None);
-        self.finish(reader, writes, 0, root).await
     }
 
     /// The committed position.
@@ -237,8 +227,13 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         reader: BatchReader<'_, E>,
         writes: BTreeMap<StateKey, Option<Vec<u8>>>,
         height: u64,
-        genesis_root: Hash,
     ) -> Result<Speculative, StoreError> {
+        // The genesis commit cannot hold its own root; later commits carry it.
+        let genesis_root = if height == 0 {
+            Digest([0u8; 32])
+        } else {
+            self.committed.genesis_root
+        };
         let mut batch = reader.batch;
         for (k, v) in writes {
             batch = batch.write(k, v);
@@ -246,7 +241,7 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         batch
             .merkleize(
                 self.db(),
-                Some(encode_meta(height, &genesis_root)),
+                Some(encode_meta(height, &self.genesis_digest, &genesis_root)),
                 &mut Proportional,
             )
             .await
@@ -281,9 +276,16 @@ impl StateReader for EmptyReader {
     }
 }
 
-/// A deterministic digest of the genesis writes, stored in every commit's metadata to tie the
-/// state on disk to its genesis file.
-fn genesis_root_of(writes: &BTreeMap<StateKey, Option<Vec<u8>>>) -> Hash {
+/// The state writes of the genesis document.
+fn genesis_writes(genesis: &Genesis) -> BTreeMap<StateKey, Option<Vec<u8>>> {
+    let mut overlay = Overlay::new(&EmptyReader);
+    governance::apply_genesis(&mut overlay, genesis);
+    overlay.into_writes()
+}
+
+/// A digest of the genesis writes, stored in every commit's metadata to tie the state on disk
+/// to its genesis file.
+fn genesis_digest_of(writes: &BTreeMap<StateKey, Option<Vec<u8>>>) -> Hash {
     let mut bytes = Vec::new();
     for (k, v) in writes {
         bytes.extend_from_slice(&k.0);

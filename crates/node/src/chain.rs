@@ -395,9 +395,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         if header.readings_root != merkle::root(&[]) {
             return Err("readings root does not match".into());
         }
-        let committed = store.committed();
         let spec = store
-            .finish(reader, writes, header.height, committed.genesis_root)
+            .finish(reader, writes, header.height)
             .await
             .map_err(|e| e.to_string())?;
         if spec.root() != header.state_root {
@@ -471,15 +470,15 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         {
             let mut pool = self.pool.lock().expect("pool lock");
             for (id, e) in refused {
-                // A nonce ahead of the account may become valid once earlier ones commit.
-                if e.code() != "nonce_too_high" {
+                // A nonce ahead may become valid once earlier ones commit; one behind is
+                // usually in an unfinalized ancestor and is pruned when that finalizes.
+                if !matches!(e, TxError::BadNonce { .. }) {
                     pool.refuse(&id, e.code(), e.to_string());
                 }
             }
         }
-        let committed = store.committed();
         let spec = match store
-            .finish(reader, writes, height, committed.genesis_root)
+            .finish(reader, writes, height)
             .await
         {
             Ok(s) => s,

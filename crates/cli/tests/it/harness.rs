@@ -1,0 +1,174 @@
+//! Starts and stops real validator processes, waits on conditions with deadlines.
+
+use serde_json::Value;
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+use verity_client::Client;
+
+/// The `verity` binary under test.
+pub fn verity_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_verity")
+}
+
+/// Runs `verity` with `args` to completion.
+pub fn verity(args: &[&str]) -> Output {
+    Command::new(verity_bin())
+        .args(args)
+        .output()
+        .expect("verity runs")
+}
+
+/// Finds `n` consecutive free ports on 127.0.0.1 (two ranges: p2p and API).
+fn free_base(n: u16) -> u16 {
+    loop {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = probe.local_addr().expect("addr").port();
+        drop(probe);
+        if base > 60000 - 2 * n {
+            continue;
+        }
+        let ok = (0..2 * n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if ok {
+            return base;
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A local network of validator processes in a temporary folder.
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub api_base: u16,
+    nodes: Vec<Option<Child>>,
+}
+
+impl Net {
+    /// Writes an `n`-validator testnet and starts every node.
+    pub fn start(n: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = free_base(n as u16);
+        let p2p = base.to_string();
+        let api = (base + n as u16).to_string();
+        let out = verity(&[
+            "testnet", "init", "--validators", &n.to_string(), "--dir",
+            dir.path().to_str().unwrap(), "--p2p-port", &p2p, "--api-port", &api,
+        ]);
+        assert!(out.status.success(), "testnet init: {}", String::from_utf8_lossy(&out.stderr));
+        let mut net = Self { dir, api_base: base + n as u16, nodes: (0..n).map(|_| None).collect() };
+        for i in 0..n {
+            net.start_node(i);
+        }
+        for i in 0..n {
+            net.wait_height(i, 1, Duration::from_secs(60));
+        }
+        net
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.path().join(format!("{name}.key"))
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.api_base + i as u16)
+    }
+
+    pub fn client(&self, i: usize) -> Client {
+        Client::new(&self.url(i))
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.path().join(format!("node{i}"))
+    }
+
+    /// Starts node `i` (again), appending to its log.
+    pub fn start_node(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node{i} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.node_dir(i).join("node.log"))
+            .expect("log opens");
+        let child = Command::new(verity_bin())
+            .args(["node", "run", "--config"])
+            .arg(self.node_dir(i).join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("node starts");
+        self.nodes[i] = Some(child);
+    }
+
+    /// Kills node `i` with SIGKILL.
+    pub fn kill_node(&mut self, i: usize) {
+        let mut child = self.nodes[i].take().expect("node is running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+
+    /// The status of node `i`, if it answers.
+    pub fn status(&self, i: usize) -> Option<Value> {
+        self.client(i).status().ok()
+    }
+
+    pub fn height(&self, i: usize) -> Option<u64> {
+        self.status(i).and_then(|s| s["height"].as_u64())
+    }
+
+    pub fn wait_height(&self, i: usize, h: u64, limit: Duration) {
+        wait_for(&format!("node{i} to reach height {h}"), limit, || {
+            self.height(i).filter(|x| *x >= h)
+        });
+    }
+
+    /// The state root in the header of block `h` on node `i`.
+    pub fn state_root_at(&self, i: usize, h: u64) -> Option<String> {
+        let b = self.client(i).get(&format!("/v1/blocks/{h}")).ok()?;
+        b["header"]["state_root"].as_str().map(str::to_string)
+    }
+
+    pub fn block_hash_at(&self, i: usize, h: u64) -> Option<String> {
+        let b = self.client(i).get(&format!("/v1/blocks/{h}")).ok()?;
+        b["hash"].as_str().map(str::to_string)
+    }
+
+    /// Asserts that all running nodes hold the same blocks and state roots up to a common height.
+    pub fn assert_agree(&self, running: &[usize]) -> u64 {
+        let common = running.iter().map(|&i| self.height(i).expect("node answers")).min().unwrap();
+        for h in [1, common / 2, common] {
+            let roots: Vec<_> = running.iter().map(|&i| self.state_root_at(i, h)).collect();
+            let hashes: Vec<_> = running.iter().map(|&i| self.block_hash_at(i, h)).collect();
+            assert!(roots.iter().all(|r| r.is_some() && *r == roots[0]), "state roots differ at {h}: {roots:?}");
+            assert!(hashes.iter().all(|r| r.is_some() && *r == hashes[0]), "blocks differ at {h}: {hashes:?}");
+        }
+        common
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
