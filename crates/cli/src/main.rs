@@ -8,10 +8,16 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use std::{net::IpAddr, path::PathBuf, process::ExitCode, time::Duration};
 use verity_client::{Client, ClientError, DEFAULT_NODE};
-use verity_types::{AccountId, Algorithm, Amount, AssetCode, KeyFile, Memo, SecretKey, TxBody, hash::parse_hash};
+use verity_types::{
+    AccountId, Algorithm, Amount, AssetCode, KeyFile, Memo, SecretKey, TxBody, hash::parse_hash,
+};
 
 #[derive(Parser)]
-#[command(name = "verity", version, about = "Verity: a permissioned ledger for the Internet of Things")]
+#[command(
+    name = "verity",
+    version,
+    about = "Verity: a permissioned ledger for the Internet of Things"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -275,15 +281,19 @@ fn print(v: &Value) {
 }
 
 fn load_key(path: &PathBuf) -> anyhow::Result<SecretKey> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    let file: KeyFile = serde_json::from_slice(&text).with_context(|| format!("{} is not a key file", path.display()))?;
+    let text =
+        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let file: KeyFile = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a key file", path.display()))?;
     Ok(file.to_key()?)
 }
 
 fn asset_amount(client: &Client, asset: &str, amount: &str) -> anyhow::Result<(AssetCode, Amount)> {
     let code: AssetCode = asset.parse()?;
     let info = client.get(&format!("/v1/assets/{code}"))?;
-    let decimals = info["decimals"].as_u64().ok_or_else(|| anyhow!("asset has no decimals"))? as u8;
+    let decimals = info["decimals"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("asset has no decimals"))? as u8;
     Ok((code, Amount::parse_decimal(amount, decimals)?))
 }
 
@@ -297,13 +307,21 @@ fn submit(client: &Client, args: &SubmitArgs, body: TxBody) -> anyhow::Result<()
         return Ok(());
     }
     let done = client.wait_final(&id, Duration::from_secs(args.wait_secs))?;
-    println!("committed {} at height {}", hex::encode(id.0), done["height"]);
+    println!(
+        "committed {} at height {}",
+        hex::encode(id.0),
+        done["height"]
+    );
     Ok(())
 }
 
 fn run(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Up { dir, validators, ports } => up::run(&dir, validators, &ports.into()),
+        Cmd::Up {
+            dir,
+            validators,
+            ports,
+        } => up::run(&dir, validators, &ports.into()),
         Cmd::Keys(KeysCmd::New { alg, out }) => {
             let alg: Algorithm = alg.parse()?;
             if out.exists() {
@@ -318,9 +336,16 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             println!("{}", key.public_key().account_id());
             Ok(())
         }
-        Cmd::Testnet(TestnetCmd::Init { validators, dir, ports }) => {
+        Cmd::Testnet(TestnetCmd::Init {
+            validators,
+            dir,
+            ports,
+        }) => {
             testnet::init(&dir, validators, &ports.into())?;
-            println!("wrote a {validators}-validator testnet to {}", dir.display());
+            println!(
+                "wrote a {validators}-validator testnet to {}",
+                dir.display()
+            );
             Ok(())
         }
         Cmd::Node(NodeCmd::Run { config }) => {
@@ -334,49 +359,109 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             let cfg = verity_node::config::NodeConfig::load(&config)?;
             verity_node::runner::run(cfg)
         }
-        Cmd::Asset(AssetCmd::Mint { to, asset, amount, submit: args, node }) => {
+        Cmd::Asset(AssetCmd::Mint {
+            to,
+            asset,
+            amount,
+            submit: args,
+            node,
+        }) => {
             let client = Client::new(&node.node);
             let (asset, amount) = asset_amount(&client, &asset, &amount)?;
             let to: AccountId = to.parse()?;
-            submit(&client, &args, TxBody::Mint { to, asset, amount, memo: Memo::new(args.memo.clone())? })
+            submit(
+                &client,
+                &args,
+                TxBody::Mint {
+                    to,
+                    asset,
+                    amount,
+                    memo: Memo::new(args.memo.clone())?,
+                },
+            )
         }
-        Cmd::Asset(AssetCmd::Burn { asset, amount, submit: args, node }) => {
+        Cmd::Asset(AssetCmd::Burn {
+            asset,
+            amount,
+            submit: args,
+            node,
+        }) => {
             let client = Client::new(&node.node);
             let (asset, amount) = asset_amount(&client, &asset, &amount)?;
-            submit(&client, &args, TxBody::Burn { asset, amount, memo: Memo::new(args.memo.clone())? })
+            submit(
+                &client,
+                &args,
+                TxBody::Burn {
+                    asset,
+                    amount,
+                    memo: Memo::new(args.memo.clone())?,
+                },
+            )
         }
         Cmd::Asset(AssetCmd::Show { code, node }) => {
             let code: AssetCode = code.parse()?;
             print(&Client::new(&node.node).get(&format!("/v1/assets/{code}"))?);
             Ok(())
         }
-        Cmd::Transfer { to, asset, amount, submit: args, node } => {
+        Cmd::Transfer {
+            to,
+            asset,
+            amount,
+            submit: args,
+            node,
+        } => {
             let client = Client::new(&node.node);
             let (asset, amount) = asset_amount(&client, &asset, &amount)?;
             let to: AccountId = to.parse()?;
-            submit(&client, &args, TxBody::Transfer { to, asset, amount, memo: Memo::new(args.memo.clone())? })
+            submit(
+                &client,
+                &args,
+                TxBody::Transfer {
+                    to,
+                    asset,
+                    amount,
+                    memo: Memo::new(args.memo.clone())?,
+                },
+            )
         }
         Cmd::Account(AccountCmd::Show { account, node }) => {
             let id: AccountId = account.parse()?;
             print(&Client::new(&node.node).account(&id)?);
             Ok(())
         }
-        Cmd::Account(AccountCmd::History { account, limit, cursor, desc, csv, node }) => {
+        Cmd::Account(AccountCmd::History {
+            account,
+            limit,
+            cursor,
+            desc,
+            csv,
+            node,
+        }) => {
             let id: AccountId = account.parse()?;
-            let mut path = format!("/v1/accounts/{id}/history?limit={limit}&order={}", if desc { "desc" } else { "asc" });
+            let mut path = format!(
+                "/v1/accounts/{id}/history?limit={limit}&order={}",
+                if desc { "desc" } else { "asc" }
+            );
             if let Some(c) = cursor {
                 path.push_str(&format!("&cursor={c}"));
             }
             let page = Client::new(&node.node).get(&path)?;
             if csv {
-                println!("height,timestamp_ms,tx_id,kind,asset,delta,counterparty,balance_after,memo");
+                println!(
+                    "height,timestamp_ms,tx_id,kind,asset,delta,counterparty,balance_after,memo"
+                );
                 for e in page["entries"].as_array().into_iter().flatten() {
                     println!(
                         "{},{},{},{},{},{},{},{},\"{}\"",
-                        e["height"], e["timestamp_ms"], e["tx_id"].as_str().unwrap_or(""),
-                        e["kind"].as_str().unwrap_or(""), e["asset"].as_str().unwrap_or(""),
-                        e["delta"].as_str().unwrap_or(""), e["counterparty"].as_str().unwrap_or(""),
-                        e["balance_after"], e["memo"].as_str().unwrap_or("").replace('"', "\"\""),
+                        e["height"],
+                        e["timestamp_ms"],
+                        e["tx_id"].as_str().unwrap_or(""),
+                        e["kind"].as_str().unwrap_or(""),
+                        e["asset"].as_str().unwrap_or(""),
+                        e["delta"].as_str().unwrap_or(""),
+                        e["counterparty"].as_str().unwrap_or(""),
+                        e["balance_after"],
+                        e["memo"].as_str().unwrap_or("").replace('"', "\"\""),
                     );
                 }
             } else {
@@ -393,7 +478,8 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Tx { id, node } => {
-            let hash = parse_hash(&id).ok_or_else(|| anyhow!("transaction id must be 64 hex characters"))?;
+            let hash = parse_hash(&id)
+                .ok_or_else(|| anyhow!("transaction id must be 64 hex characters"))?;
             print(&Client::new(&node.node).get(&format!("/v1/txs/{}", hex::encode(hash.0)))?);
             Ok(())
         }
@@ -402,6 +488,10 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
 
 impl From<PortArgs> for testnet::Ports {
     fn from(p: PortArgs) -> Self {
-        Self { host: p.host, p2p: p.p2p_port, api: p.api_port }
+        Self {
+            host: p.host,
+            p2p: p.p2p_port,
+            api: p.api_port,
+        }
     }
 }

@@ -2,7 +2,9 @@
 
 use anyhow::{Context as _, bail};
 use std::{collections::BTreeMap, fs, net::IpAddr, path::Path};
-use verity_node::config::{ApiSection, ConsensusSection, NodeConfig, NodeSection, P2pSection, Peer, PoolSection};
+use verity_node::config::{
+    ApiSection, ConsensusSection, NodeConfig, NodeSection, P2pSection, Peer, PoolSection,
+};
 use verity_types::{
     Algorithm, Amount, KeyFile, SecretKey,
     genesis::{Genesis, GenesisAccount, GenesisAsset, GenesisOrganization, GenesisValidator, Role},
@@ -36,16 +38,34 @@ pub fn write_account_key(path: &Path, alg: Algorithm) -> anyhow::Result<SecretKe
 /// Writes the testnet into `dir`.
 pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> {
     if validators == 0 || validators > verity_types::genesis::MAX_VALIDATORS {
-        bail!("--validators must be 1..={}", verity_types::genesis::MAX_VALIDATORS);
+        bail!(
+            "--validators must be 1..={}",
+            verity_types::genesis::MAX_VALIDATORS
+        );
     }
     if dir.join("genesis.json").exists() {
-        bail!("{} already holds a testnet (genesis.json exists)", dir.display());
+        bail!(
+            "{} already holds a testnet (genesis.json exists)",
+            dir.display()
+        );
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let orgs = [
-        ("issuer-bank", "Issuer Bank", vec![Role::Validator, Role::Issuer]),
-        ("operator-co", "Equipment Operator", vec![Role::Validator, Role::Operator]),
-        ("regulator", "Financial Regulator", vec![Role::Validator, Role::Regulator]),
+        (
+            "issuer-bank",
+            "Issuer Bank",
+            vec![Role::Validator, Role::Issuer],
+        ),
+        (
+            "operator-co",
+            "Equipment Operator",
+            vec![Role::Validator, Role::Operator],
+        ),
+        (
+            "regulator",
+            "Financial Regulator",
+            vec![Role::Validator, Role::Regulator],
+        ),
         ("maker-co", "Device Manufacturer", vec![Role::Validator]),
     ];
     let mut keys = Vec::new();
@@ -103,7 +123,10 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
         ],
     };
     genesis.validate()?;
-    write_new(&dir.join("genesis.json"), &serde_json::to_vec_pretty(&genesis)?)?;
+    write_new(
+        &dir.join("genesis.json"),
+        &serde_json::to_vec_pretty(&genesis)?,
+    )?;
     let peers: Vec<Peer> = keys
         .iter()
         .enumerate()
@@ -137,7 +160,10 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
             consensus: ConsensusSection::default(),
             pool: PoolSection::default(),
         };
-        write_new(&node_dir.join("config.toml"), toml::to_string_pretty(&config)?.as_bytes())?;
+        write_new(
+            &node_dir.join("config.toml"),
+            toml::to_string_pretty(&config)?.as_bytes(),
+        )?;
     }
     Ok(())
 }

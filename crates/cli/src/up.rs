@@ -22,7 +22,10 @@ fn terminate(child: &Child) {
 pub fn run(dir: &Path, validators: usize, ports: &crate::testnet::Ports) -> anyhow::Result<()> {
     if !dir.join("genesis.json").exists() {
         crate::testnet::init(dir, validators, ports)?;
-        println!("created a {validators}-validator network in {}", dir.display());
+        println!(
+            "created a {validators}-validator network in {}",
+            dir.display()
+        );
     } else {
         println!("resuming the network in {}", dir.display());
     }
@@ -54,11 +57,15 @@ pub fn run(dir: &Path, validators: usize, ports: &crate::testnet::Ports) -> anyh
     if nodes.is_empty() {
         bail!("no node configs in {}", dir.display());
     }
-    println!("keys: {0}/issuer.key {0}/operator.key {0}/regulator.key", dir.display());
+    println!(
+        "keys: {0}/issuer.key {0}/operator.key {0}/regulator.key",
+        dir.display()
+    );
     println!("press Ctrl-C to stop");
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
     while !stop.load(Ordering::SeqCst) {
         for (i, child) in nodes.iter_mut() {
             if let Ok(Some(status)) = child.try_wait() {

@@ -88,7 +88,11 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
-    fn answer(&self, url: &str, resp: reqwest::Result<reqwest::blocking::Response>) -> Result<Value, ClientError> {
+    fn answer(
+        &self,
+        url: &str,
+        resp: reqwest::Result<reqwest::blocking::Response>,
+    ) -> Result<Value, ClientError> {
         let transport = |e: reqwest::Error| ClientError::Transport {
             url: url.to_string(),
             message: e.to_string(),
@@ -149,7 +153,12 @@ impl Client {
     }
 
     /// Signs `body` with `key`, using the account's committed nonce unless `nonce` is given.
-    pub fn sign(&self, key: &SecretKey, body: TxBody, nonce: Option<u64>) -> Result<SignedTransaction, ClientError> {
+    pub fn sign(
+        &self,
+        key: &SecretKey,
+        body: TxBody,
+        nonce: Option<u64>,
+    ) -> Result<SignedTransaction, ClientError> {
         let chain_id = self.chain_id()?;
         let nonce = match nonce {
             Some(n) => n,

@@ -2,7 +2,10 @@
 
 use crate::{
     error::TxError,
-    state::{AccountRecord, AssetRecord, OrgRecord, Overlay, StateReader, account_key, asset_key, org_key},
+    state::{
+        AccountRecord, AssetRecord, OrgRecord, Overlay, StateReader, account_key, asset_key,
+        org_key,
+    },
 };
 use verity_types::{Genesis, OrgId, Role};
 
@@ -37,7 +40,11 @@ pub fn apply_genesis<R: StateReader>(state: &mut Overlay<'_, R>, genesis: &Genes
             code: asset.code.clone(),
             decimals: asset.decimals,
             issuer: asset.issuer.clone(),
-            name: asset.name.chars().take(crate::state::MAX_NAME_LEN).collect(),
+            name: asset
+                .name
+                .chars()
+                .take(crate::state::MAX_NAME_LEN)
+                .collect(),
             supply,
         };
         state.put(asset_key(&asset.code), &record);

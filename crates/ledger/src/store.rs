@@ -24,7 +24,6 @@ use commonware_storage::{
     merkle::full::Config as MerkleConfig,
     mmr,
     qmdb::{
-
         any::{self, unordered::variable as anyvar},
         floor::Proportional,
     },
@@ -96,7 +95,10 @@ fn decode_meta(m: &[u8]) -> Result<(u64, Hash, Hash), StoreError> {
     Ok((height, digest, root))
 }
 
-fn config(prefix: &str) -> any::VariableConfig<EightCap, ((), (RangeCfg<usize>, ())), Sequential> {
+/// Codec configuration of a state operation: key, then (value length range, value).
+type OpCodecConfig = ((), (RangeCfg<usize>, ()));
+
+fn config(prefix: &str) -> any::VariableConfig<EightCap, OpCodecConfig, Sequential> {
     let page_cache = CacheRef::new(page_size(16384), NZUsize!(4096));
     any::VariableConfig {
         merkle_config: MerkleConfig {
@@ -139,7 +141,10 @@ pub struct BatchReader<'a, E: commonware_storage::Context + Spawner> {
 
 impl<E: commonware_storage::Context + Spawner> StateReader for BatchReader<'_, E> {
     async fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, String> {
-        self.batch.get(key, self.db).await.map_err(|e| e.to_string())
+        self.batch
+            .get(key, self.db)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -154,10 +154,25 @@ pub fn tx_json(t: &SignedTransaction) -> Value {
         "kind": t.tx.body.kind(),
     });
     let body = match &t.tx.body {
-        TxBody::Transfer { to, asset, amount, memo } | TxBody::Mint { to, asset, amount, memo } => {
+        TxBody::Transfer {
+            to,
+            asset,
+            amount,
+            memo,
+        }
+        | TxBody::Mint {
+            to,
+            asset,
+            amount,
+            memo,
+        } => {
             json!({"to": to.to_string(), "asset": asset.to_string(), "amount": amount.0.to_string(), "memo": memo.as_str()})
         }
-        TxBody::Burn { asset, amount, memo } => {
+        TxBody::Burn {
+            asset,
+            amount,
+            memo,
+        } => {
             json!({"asset": asset.to_string(), "amount": amount.0.to_string(), "memo": memo.as_str()})
         }
         _ => json!({}),
@@ -170,11 +185,15 @@ pub fn tx_json(t: &SignedTransaction) -> Value {
 
 async fn finalized_block(s: &ApiState, height: u64) -> Result<Block, ApiError> {
     if height > s.chain.tip().height {
-        return Err(ApiError::not_found(format!("no finalized block at height {height}")));
+        return Err(ApiError::not_found(format!(
+            "no finalized block at height {height}"
+        )));
     }
     match s.marshal.get_block(Height::new(height)).await {
         Some(b) => Ok(b.inner().clone()),
-        None => Err(ApiError::not_found(format!("block {height} is not stored on this node"))),
+        None => Err(ApiError::not_found(format!(
+            "block {height} is not stored on this node"
+        ))),
     }
 }
 
@@ -182,21 +201,22 @@ async fn block(State(s): State<Arc<ApiState>>, Path(height): Path<String>) -> Ap
     let height = if height == "latest" {
         s.chain.tip().height
     } else {
-        height
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request("height must be a non-negative integer or `latest`"))?
+        height.parse::<u64>().map_err(|_| {
+            ApiError::bad_request("height must be a non-negative integer or `latest`")
+        })?
     };
     let b = finalized_block(&s, height).await?;
     Ok(Json(block_json(&b)).into_response())
 }
 
-async fn submit(
-    State(s): State<Arc<ApiState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "tx_too_large", format!("request body over {} bytes", s.max_body_bytes))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "tx_too_large",
+                format!("request body over {} bytes", s.max_body_bytes),
+            )
         } else {
             ApiError::bad_request(e.body_text())
         }
@@ -213,7 +233,11 @@ async fn submit(
     match s.chain.submit(&tx).await {
         Ok(Submitted::Pending) => {
             s.gossip.forward(tx);
-            Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "status": "pending"}))).into_response())
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"id": id, "status": "pending"})),
+            )
+                .into_response())
         }
         Ok(Submitted::Committed(height)) => {
             Ok(Json(json!({"id": id, "status": "committed", "height": height})).into_response())
@@ -221,7 +245,9 @@ async fn submit(
         Err(e) => {
             let status = match &e {
                 SubmitError::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
-                SubmitError::Ledger(verity_ledger::TxError::State(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+                SubmitError::Ledger(verity_ledger::TxError::State(_)) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             Err(ApiError::new(status, e.code(), e.to_string()))
@@ -230,15 +256,21 @@ async fn submit(
 }
 
 async fn tx(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
-    let hash = parse_hash(&id).ok_or_else(|| ApiError::bad_request("transaction id must be 64 hex characters"))?;
+    let hash = parse_hash(&id)
+        .ok_or_else(|| ApiError::bad_request("transaction id must be 64 hex characters"))?;
     let id = tip_hex(&hash);
     if let Some(index) = &s.chain.index {
-        let loc = index.tx_location(&hash).map_err(|e| ApiError::internal(e.to_string()))?;
+        let loc = index
+            .tx_location(&hash)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Some((height, i)) = loc
             && height <= s.chain.tip().height
         {
             let b = finalized_block(&s, height).await?;
-            let t = b.txs.get(i as usize).ok_or_else(|| ApiError::internal("index points past the block"))?;
+            let t = b
+                .txs
+                .get(i as usize)
+                .ok_or_else(|| ApiError::internal("index points past the block"))?;
             return Ok(Json(json!({
                 "id": id, "status": "committed", "height": height, "index": i,
                 "block_hash": tip_hex(&b.hash()),
@@ -252,17 +284,35 @@ async fn tx(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult
         return Ok(Json(json!({"id": id, "status": "pending"})).into_response());
     }
     if let Some((code, message)) = s.chain.refusal(&hash) {
-        return Ok(Json(json!({"id": id, "status": "rejected", "code": code, "message": message})).into_response());
+        return Ok(
+            Json(json!({"id": id, "status": "rejected", "code": code, "message": message}))
+                .into_response(),
+        );
     }
-    Err(ApiError::not_found(format!("transaction {id} is unknown to this node")))
+    Err(ApiError::not_found(format!(
+        "transaction {id} is unknown to this node"
+    )))
 }
 
 async fn account(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
-    let account: AccountId = id.parse().map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
-    let record = s.chain.account(&account).await.map_err(|e| ApiError::internal(e.to_string()))?.unwrap_or_default();
+    let account: AccountId = id
+        .parse()
+        .map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
+    let record = s
+        .chain
+        .account(&account)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .unwrap_or_default();
     let mut balances = Vec::new();
     for (code, amount) in &record.balances {
-        let decimals = s.chain.asset(code).await.ok().flatten().map_or(0, |a| a.decimals);
+        let decimals = s
+            .chain
+            .asset(code)
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |a| a.decimals);
         balances.push(json!({
             "asset": code.to_string(),
             "amount": amount.to_string(),
@@ -292,17 +342,26 @@ async fn history(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult {
-    let account: AccountId = id.parse().map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
+    let account: AccountId = id
+        .parse()
+        .map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > s.max_page {
-        return Err(ApiError::bad_request(format!("limit must be 1..={}", s.max_page)));
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={}",
+            s.max_page
+        )));
     }
     let descending = match q.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(_) => return Err(ApiError::bad_request("order must be asc or desc")),
     };
-    let index = s.chain.index.as_ref().ok_or_else(|| ApiError::internal("no index"))?;
+    let index = s
+        .chain
+        .index
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("no index"))?;
     let page = index
         .history(&account, q.cursor.as_deref(), limit, descending)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -310,7 +369,9 @@ async fn history(
 }
 
 async fn asset(State(s): State<Arc<ApiState>>, Path(code): Path<String>) -> ApiResult {
-    let code: AssetCode = code.parse().map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
+    let code: AssetCode = code
+        .parse()
+        .map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
     let a = s
         .chain
         .asset(&code)

@@ -6,7 +6,8 @@
 
 use crate::{index::Index, pool::Pool};
 use commonware_consensus::{
-    Application, Heightable as _, marshal::ancestry::Ancestry,
+    Application, Heightable as _,
+    marshal::ancestry::Ancestry,
     simplex::{scheme::ed25519::Scheme, types::Context},
 };
 use commonware_cryptography::{Digested, Digestible as _, ed25519};
@@ -28,9 +29,7 @@ use verity_ledger::{
     state::{AccountRecord, AssetRecord, Overlay, account_key, asset_key},
     store::{Committed, Speculative, Store, StoreError},
 };
-use verity_types::{
-    AccountId, AssetCode, Block, Genesis, Hash, Header, SignedTransaction, merkle,
-};
+use verity_types::{AccountId, AssetCode, Block, Genesis, Hash, Header, SignedTransaction, merkle};
 
 /// Finalized block hashes kept in memory (to answer late verification requests).
 const RECENT_FINALIZED: usize = 4096;
@@ -170,7 +169,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             finality_latency: context.histogram(
                 "finality_latency_seconds",
                 "From a block's timestamp to its application here",
-                [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0],
+                [
+                    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+                ],
             ),
             proposed: context.counter("blocks_proposed", "Blocks this node proposed"),
             rejected_blocks: context.counter("blocks_rejected", "Proposed blocks that got no vote"),
@@ -477,10 +478,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 }
             }
         }
-        let spec = match store
-            .finish(reader, writes, height)
-            .await
-        {
+        let spec = match store.finish(reader, writes, height).await {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "merkleizing a block failed");
@@ -624,7 +622,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         self.metrics.txs.inc_by(block.txs.len() as u64);
         let latency = now_ms.saturating_sub(block.header.timestamp_ms) as f64 / 1000.0;
         self.metrics.finality_latency.observe(latency);
-        if height % 100 == 0 || !block.txs.is_empty() {
+        if height.is_multiple_of(100) || !block.txs.is_empty() {
             info!(height, txs = block.txs.len(), root = %block.header.state_root, "finalized");
         }
         Ok(())
@@ -704,7 +702,13 @@ where
             let now = millis(rt.current());
             match self
                 .chain
-                .verify_block(block.clone(), parent.clone(), ancestry.clone(), &ctx.leader, now)
+                .verify_block(
+                    block.clone(),
+                    parent.clone(),
+                    ancestry.clone(),
+                    &ctx.leader,
+                    now,
+                )
                 .await
             {
                 Ok(()) => return true,

@@ -21,8 +21,7 @@ use commonware_cryptography::{
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{
-    Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef,
-    buffer::paged::page_size,
+    Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef, buffer::paged::page_size,
 };
 use commonware_storage::archive::immutable;
 use commonware_utils::{NZDuration, NZU64, NZUsize, acknowledgement::Exact, ordered::Set};
@@ -94,7 +93,12 @@ impl Reporter for Finalized {
     }
 }
 
-fn archive_config<C>(prefix: &str, name: &str, page_cache: &CacheRef, codec_config: C) -> immutable::Config<C> {
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
     let p = format!("{prefix}-{name}");
     immutable::Config {
         metadata_partition: format!("{p}-metadata"),
@@ -152,7 +156,12 @@ where
     let finalizations: immutable::Archive<E, Hash, Finalization<Scheme, Hash>> =
         immutable::Archive::init(
             context.child("finalizations"),
-            archive_config(prefix, "finalizations", &page_cache, Scheme::certificate_codec_config_unbounded()),
+            archive_config(
+                prefix,
+                "finalizations",
+                &page_cache,
+                Scheme::certificate_codec_config_unbounded(),
+            ),
         )
         .await
         .expect("finalizations archive opens");
@@ -163,29 +172,30 @@ where
     .await
     .expect("blocks archive opens");
 
-    let (actor, mailbox, _floor) = Actor::<_, marshal::standard::Standard<Block>, _, _, _, _, _>::init(
-        context.child("marshal"),
-        finalizations,
-        blocks,
-        marshal::Config {
-            provider: ConstantProvider::<Scheme, Epoch>::new(scheme.clone()),
-            epocher: epocher.clone(),
-            start: Start::Genesis(genesis),
-            partition_prefix: format!("{prefix}-marshal"),
-            mailbox_size: NZUsize!(1024),
-            view_retention: ViewDelta::new(2560),
-            prunable_items_per_section: NZU64!(4096),
-            page_cache: page_cache.clone(),
-            replay_buffer: NZUsize!(1 << 20),
-            key_write_buffer: NZUsize!(1 << 20),
-            value_write_buffer: NZUsize!(1 << 20),
-            block_codec_config: config.max_block_txs,
-            max_repair: NZUsize!(20),
-            max_pending_acks: NZUsize!(16),
-            strategy: Sequential,
-        },
-    )
-    .await;
+    let (actor, mailbox, _floor) =
+        Actor::<_, marshal::standard::Standard<Block>, _, _, _, _, _>::init(
+            context.child("marshal"),
+            finalizations,
+            blocks,
+            marshal::Config {
+                provider: ConstantProvider::<Scheme, Epoch>::new(scheme.clone()),
+                epocher: epocher.clone(),
+                start: Start::Genesis(genesis),
+                partition_prefix: format!("{prefix}-marshal"),
+                mailbox_size: NZUsize!(1024),
+                view_retention: ViewDelta::new(2560),
+                prunable_items_per_section: NZU64!(4096),
+                page_cache: page_cache.clone(),
+                replay_buffer: NZUsize!(1 << 20),
+                key_write_buffer: NZUsize!(1 << 20),
+                value_write_buffer: NZUsize!(1 << 20),
+                block_codec_config: config.max_block_txs,
+                max_repair: NZUsize!(20),
+                max_pending_acks: NZUsize!(16),
+                strategy: Sequential,
+            },
+        )
+        .await;
 
     let (resolver_rx, resolver) = marshal::resolver::p2p::init(
         context.child("backfill"),

@@ -120,7 +120,8 @@ impl Index {
             let mut txs = w.open_table(TXS).map_err(ie)?;
             let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
             for (i, id) in tx_ids.iter().enumerate() {
-                txs.insert(id.0.as_slice(), (height, i as u32)).map_err(ie)?;
+                txs.insert(id.0.as_slice(), (height, i as u32))
+                    .map_err(ie)?;
                 height_txs
                     .insert(height_key(height, i as u32).as_slice(), id.0.as_slice())
                     .map_err(ie)?;
@@ -145,7 +146,9 @@ impl Index {
                 };
                 let key = history_key(&m.account, height, seq);
                 let value = serde_json::to_vec(&entry).map_err(ie)?;
-                history.insert(key.as_slice(), value.as_slice()).map_err(ie)?;
+                history
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(ie)?;
                 height_history
                     .insert(height_key(height, seq).as_slice(), key.as_slice())
                     .map_err(ie)?;

@@ -1,10 +1,10 @@
 //! A Verity validator node.
 
+pub mod api;
 pub mod chain;
 pub mod config;
-pub mod index;
-pub mod pool;
 pub mod engine;
 pub mod gossip;
-pub mod api;
+pub mod index;
+pub mod pool;
 pub mod runner;

@@ -16,7 +16,9 @@ use commonware_codec::DecodeExt as _;
 use commonware_consensus::types::Height;
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
 use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
-use commonware_runtime::{Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _, tokio as cw};
+use commonware_runtime::{
+    Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _, tokio as cw,
+};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -56,7 +58,9 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     let signer = read_validator_key(&config.node.key)?;
     let me = signer.public_key();
     if !validators.contains(&me) {
-        return Err(anyhow!("this node's key {me} is not a validator in the genesis"));
+        return Err(anyhow!(
+            "this node's key {me} is not a validator in the genesis"
+        ));
     }
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
@@ -67,10 +71,9 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_storage_directory(storage)
         .with_tcp_nodelay(Some(true))
         .with_catch_panics(false);
-    let result = cw::Runner::new(runtime).start(move |context| async move {
+    cw::Runner::new(runtime).start(move |context| async move {
         run_in(context, config, genesis, validators, signer, index).await
-    });
-    result
+    })
 }
 
 async fn run_in(
@@ -89,8 +92,15 @@ async fn run_in(
     };
     let pool = Pool::new(config.pool.max_txs, config.pool.max_per_account);
     let chain = Arc::new(
-        Chain::open(context.child("chain"), genesis, validators.clone(), Some(index), limits, pool)
-            .await?,
+        Chain::open(
+            context.child("chain"),
+            genesis,
+            validators.clone(),
+            Some(index),
+            limits,
+            pool,
+        )
+        .await?,
     );
     info!(
         node = config.node.name,
@@ -124,7 +134,10 @@ async fn run_in(
         let key = ed25519::PublicKey::decode(bytes::Bytes::from(bytes))
             .map_err(|e| anyhow!("invalid peer key {}: {e}", p.public_key))?;
         if !validators.contains(&key) {
-            warn!(peer = p.public_key, "configured peer is not a validator; ignored");
+            warn!(
+                peer = p.public_key,
+                "configured peer is not a validator; ignored"
+            );
             continue;
         }
         peers.push((key, Address::from(p.address)));

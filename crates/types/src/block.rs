@@ -160,7 +160,10 @@ impl Read for Block {
         let range: RangeCfg<usize> = (0..=(*max_txs).min(MAX_BLOCK_TXS)).into();
         let txs = Vec::<SignedTransaction>::read_cfg(buf, &(range, ()))?;
         if Self::txs_root_of(&txs) != header.txs_root {
-            return Err(CodecError::Invalid("Block", "transactions do not match the header"));
+            return Err(CodecError::Invalid(
+                "Block",
+                "transactions do not match the header",
+            ));
         }
         Ok(Self::new(header, txs))
     }

@@ -182,11 +182,17 @@ impl Genesis {
             if let Some(org) = &acct.organization
                 && !orgs.contains(org)
             {
-                return bad(format!("account {} names unknown organization", acct.account));
+                return bad(format!(
+                    "account {} names unknown organization",
+                    acct.account
+                ));
             }
             for (code, amount) in &acct.balances {
                 if !codes.contains(code) {
-                    return bad(format!("account {} holds unknown asset {code}", acct.account));
+                    return bad(format!(
+                        "account {} holds unknown asset {code}",
+                        acct.account
+                    ));
                 }
                 let total = supply.entry(code).or_default();
                 *total = total

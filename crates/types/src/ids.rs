@@ -150,7 +150,8 @@ impl FromStr for AssetCode {
     fn from_str(s: &str) -> Result<Self, IdError> {
         let ok = !s.is_empty()
             && s.len() <= ASSET_CODE_MAX_LEN
-            && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if ok {
             Ok(Self(s.to_string()))
         } else {

@@ -257,7 +257,7 @@ impl SecretKey {
     pub fn generate(alg: Algorithm) -> Self {
         let mut rng = rand_core::OsRng;
         match alg {
-            Algorithm::Ed25519 => Self::Ed25519(ed25519_consensus::SigningKey::new(&mut rng)),
+            Algorithm::Ed25519 => Self::Ed25519(ed25519_consensus::SigningKey::new(rng)),
             Algorithm::P256 => Self::P256(p256::ecdsa::SigningKey::random(&mut rng)),
         }
     }
@@ -322,7 +322,12 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretKey({}, public {:?})", self.algorithm(), self.public_key())
+        write!(
+            f,
+            "SecretKey({}, public {:?})",
+            self.algorithm(),
+            self.public_key()
+        )
     }
 }
 

@@ -263,7 +263,8 @@ impl SignedTransaction {
             return Err(TxDecodeError::TooLarge(bytes.len()));
         }
         use commonware_codec::DecodeExt;
-        Self::decode(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| TxDecodeError::Malformed(e.to_string()))
+        Self::decode(bytes::Bytes::copy_from_slice(bytes))
+            .map_err(|e| TxDecodeError::Malformed(e.to_string()))
     }
 
     /// The canonical bytes.

@@ -45,7 +45,10 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -65,11 +68,27 @@ impl Net {
         let p2p = base.to_string();
         let api = (base + n as u16).to_string();
         let out = verity(&[
-            "testnet", "init", "--validators", &n.to_string(), "--dir",
-            dir.path().to_str().unwrap(), "--p2p-port", &p2p, "--api-port", &api,
+            "testnet",
+            "init",
+            "--validators",
+            &n.to_string(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--p2p-port",
+            &p2p,
+            "--api-port",
+            &api,
         ]);
-        assert!(out.status.success(), "testnet init: {}", String::from_utf8_lossy(&out.stderr));
-        let mut net = Self { dir, api_base: base + n as u16, nodes: (0..n).map(|_| None).collect() };
+        assert!(
+            out.status.success(),
+            "testnet init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut net = Self {
+            dir,
+            api_base: base + n as u16,
+            nodes: (0..n).map(|_| None).collect(),
+        };
         for i in 0..n {
             net.start_node(i);
         }
@@ -153,12 +172,22 @@ impl Net {
 
     /// Asserts that all running nodes hold the same blocks and state roots up to a common height.
     pub fn assert_agree(&self, running: &[usize]) -> u64 {
-        let common = running.iter().map(|&i| self.height(i).expect("node answers")).min().unwrap();
+        let common = running
+            .iter()
+            .map(|&i| self.height(i).expect("node answers"))
+            .min()
+            .unwrap();
         for h in [1, common / 2, common] {
             let roots: Vec<_> = running.iter().map(|&i| self.state_root_at(i, h)).collect();
             let hashes: Vec<_> = running.iter().map(|&i| self.block_hash_at(i, h)).collect();
-            assert!(roots.iter().all(|r| r.is_some() && *r == roots[0]), "state roots differ at {h}: {roots:?}");
-            assert!(hashes.iter().all(|r| r.is_some() && *r == hashes[0]), "blocks differ at {h}: {hashes:?}");
+            assert!(
+                roots.iter().all(|r| r.is_some() && *r == roots[0]),
+                "state roots differ at {h}: {roots:?}"
+            );
+            assert!(
+                hashes.iter().all(|r| r.is_some() && *r == hashes[0]),
+                "blocks differ at {h}: {hashes:?}"
+            );
         }
         common
     }

@@ -12,11 +12,19 @@ use verity_types::{AccountId, Amount, KeyFile, Memo, SecretKey, SignedTransactio
 
 fn load(net: &Net, name: &str) -> SecretKey {
     let text = std::fs::read(net.key(name)).unwrap();
-    serde_json::from_slice::<KeyFile>(&text).unwrap().to_key().unwrap()
+    serde_json::from_slice::<KeyFile>(&text)
+        .unwrap()
+        .to_key()
+        .unwrap()
 }
 
 fn transfer(to: AccountId, amount: u64) -> TxBody {
-    TxBody::Transfer { to, asset: "CNY".parse().unwrap(), amount: Amount(amount), memo: Memo::default() }
+    TxBody::Transfer {
+        to,
+        asset: "CNY".parse().unwrap(),
+        amount: Amount(amount),
+        memo: Memo::default(),
+    }
 }
 
 /// Submits, retrying on another node when one does not answer.
@@ -34,14 +42,18 @@ fn submit_anywhere(net: &Net, nodes: &[usize], tx: &SignedTransaction) {
 fn killed_validator_recovers_and_network_keeps_finalizing() {
     let mut net = Net::start(4);
     let issuer = load(&net, "issuer");
-    let bob = SecretKey::generate(verity_types::Algorithm::P256).public_key().account_id();
+    let bob = SecretKey::generate(verity_types::Algorithm::P256)
+        .public_key()
+        .account_id();
     net.kill_node(3);
     // Three of four keep finalizing, including transfers.
     let client = net.client(0);
     for n in 0..3u64 {
         let tx = client.sign(&issuer, transfer(bob, 10), Some(n)).unwrap();
         client.submit(&tx).unwrap();
-        client.wait_final(&tx.id(), Duration::from_secs(60)).unwrap();
+        client
+            .wait_final(&tx.id(), Duration::from_secs(60))
+            .unwrap();
     }
     let h = net.height(0).unwrap();
     net.wait_height(1, h, Duration::from_secs(30));
@@ -58,11 +70,15 @@ fn killed_validator_recovers_and_network_keeps_finalizing() {
 fn validator_with_empty_disk_syncs_the_whole_chain() {
     let mut net = Net::start(4);
     let issuer = load(&net, "issuer");
-    let bob = SecretKey::generate(verity_types::Algorithm::Ed25519).public_key().account_id();
+    let bob = SecretKey::generate(verity_types::Algorithm::Ed25519)
+        .public_key()
+        .account_id();
     let client = net.client(1);
     let tx = client.sign(&issuer, transfer(bob, 77), None).unwrap();
     client.submit(&tx).unwrap();
-    client.wait_final(&tx.id(), Duration::from_secs(60)).unwrap();
+    client
+        .wait_final(&tx.id(), Duration::from_secs(60))
+        .unwrap();
     net.kill_node(2);
     std::fs::remove_dir_all(net.node_dir(2).join("data")).unwrap();
     let h = net.height(0).unwrap();
@@ -71,7 +87,10 @@ fn validator_with_empty_disk_syncs_the_whole_chain() {
     net.assert_agree(&[0, 1, 2, 3]);
     let v = net.client(2).account(&bob).unwrap();
     assert_eq!(v["balances"][0]["amount"], "77");
-    let found = net.client(2).get(&format!("/v1/txs/{}", hex::encode(tx.id().0))).unwrap();
+    let found = net
+        .client(2)
+        .get(&format!("/v1/txs/{}", hex::encode(tx.id().0)))
+        .unwrap();
     assert_eq!(found["status"], "committed");
 }
 
@@ -83,17 +102,29 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
     let issuer = load(&net, "issuer");
     let client = net.client(0);
     // Fund ten senders.
-    let senders: Vec<SecretKey> = (0..ACCOUNTS).map(|_| SecretKey::generate(verity_types::Algorithm::Ed25519)).collect();
+    let senders: Vec<SecretKey> = (0..ACCOUNTS)
+        .map(|_| SecretKey::generate(verity_types::Algorithm::Ed25519))
+        .collect();
     let mut funding = Vec::new();
     for (n, s) in senders.iter().enumerate() {
-        let tx = client.sign(&issuer, transfer(s.public_key().account_id(), 1_000_000), Some(n as u64)).unwrap();
+        let tx = client
+            .sign(
+                &issuer,
+                transfer(s.public_key().account_id(), 1_000_000),
+                Some(n as u64),
+            )
+            .unwrap();
         client.submit(&tx).unwrap();
         funding.push(tx);
     }
     for tx in &funding {
-        client.wait_final(&tx.id(), Duration::from_secs(60)).unwrap();
+        client
+            .wait_final(&tx.id(), Duration::from_secs(60))
+            .unwrap();
     }
-    let sink = SecretKey::generate(verity_types::Algorithm::Ed25519).public_key().account_id();
+    let sink = SecretKey::generate(verity_types::Algorithm::Ed25519)
+        .public_key()
+        .account_id();
     let chain_id = client.chain_id().unwrap();
     let mut all = Vec::new();
     for round in 0..PER_ACCOUNT {
@@ -110,14 +141,20 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
                 body: transfer(sink, 1 + round),
             }
             .sign(s, &chain_id);
-            let nodes: &[usize] = if (PER_ACCOUNT / 3..2 * PER_ACCOUNT / 3).contains(&round) { &[0, 2, 3] } else { &[0, 1, 2, 3] };
+            let nodes: &[usize] = if (PER_ACCOUNT / 3..2 * PER_ACCOUNT / 3).contains(&round) {
+                &[0, 2, 3]
+            } else {
+                &[0, 1, 2, 3]
+            };
             submit_anywhere(&net, nodes, &tx);
             all.push(tx);
         }
     }
     assert_eq!(all.len(), ACCOUNTS * PER_ACCOUNT as usize);
     for tx in &all {
-        client.wait_final(&tx.id(), Duration::from_secs(120)).unwrap();
+        client
+            .wait_final(&tx.id(), Duration::from_secs(120))
+            .unwrap();
     }
     let h = net.height(0).unwrap();
     for i in 0..4 {
@@ -127,7 +164,9 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
     for i in 0..4 {
         let c = net.client(i);
         for tx in &all {
-            let v = c.get(&format!("/v1/txs/{}", hex::encode(tx.id().0))).unwrap();
+            let v = c
+                .get(&format!("/v1/txs/{}", hex::encode(tx.id().0)))
+                .unwrap();
             assert_eq!(v["status"], "committed", "node{i} lacks {}", tx.id());
         }
     }
@@ -149,7 +188,15 @@ fn up_runs_a_network_and_resumes_it() {
     };
     let run = || {
         Command::new(verity_bin())
-            .args(["up", "--dir", data.to_str().unwrap(), "--p2p-port", &base.to_string(), "--api-port", &(base + 10).to_string()])
+            .args([
+                "up",
+                "--dir",
+                data.to_str().unwrap(),
+                "--p2p-port",
+                &base.to_string(),
+                "--api-port",
+                &(base + 10).to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -158,16 +205,29 @@ fn up_runs_a_network_and_resumes_it() {
     let client = Client::new(&format!("http://127.0.0.1:{}", base + 10));
     let height = || client.status().ok().and_then(|s| s["height"].as_u64());
     let mut up = run();
-    let first = wait_for("the local network to finalize", Duration::from_secs(60), || height().filter(|h| *h >= 3));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let first = wait_for(
+        "the local network to finalize",
+        Duration::from_secs(60),
+        || height().filter(|h| *h >= 3),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = up.wait().unwrap();
     assert!(status.success(), "verity up exited with {status}");
     assert!(client.status().is_err(), "nodes stopped with verity up");
     assert!(data.join("genesis.json").exists());
     let mut up = run();
-    let resumed = wait_for("the network to resume", Duration::from_secs(60), || height());
+    let resumed = wait_for("the network to resume", Duration::from_secs(60), || {
+        height()
+    });
     assert!(resumed >= first, "resumed at {resumed}, below {first}");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     assert!(up.wait().unwrap().success());
 }
-
