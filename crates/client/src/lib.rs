@@ -99,7 +99,23 @@ impl Client {
         };
         let resp = resp.map_err(transport)?;
         let status = resp.status();
-        let body: Value = resp.json().map_err(transport)?;
+        let text = resp.text().map_err(transport)?;
+        let body: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(_) if !status.is_success() => {
+                return Err(ClientError::Api {
+                    status: status.as_u16(),
+                    code: format!("http_{}", status.as_u16()),
+                    message: text,
+                });
+            }
+            Err(e) => {
+                return Err(ClientError::Transport {
+                    url: url.to_string(),
+                    message: format!("invalid JSON: {e}"),
+                });
+            }
+        };
         if status.is_success() {
             return Ok(body);
         }

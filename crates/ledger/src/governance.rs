@@ -24,7 +24,7 @@ pub fn apply_genesis<R: StateReader>(state: &mut Overlay<'_, R>, genesis: &Genes
     for org in &genesis.organizations {
         let record = OrgRecord {
             id: org.id.clone(),
-            name: org.name.chars().take(crate::state::MAX_NAME_LEN).collect(),
+            name: org.name.clone(),
             roles: org.roles.iter().copied().collect(),
         };
         state.put(org_key(&org.id), &record);

@@ -9,7 +9,10 @@ use crate::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Path, Query, State, rejection::BytesRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{BytesRejection, QueryRejection},
+    },
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -90,6 +93,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/assets/{code}", get(asset))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .with_state(state)
 }
 
@@ -244,6 +254,7 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
         }
         Err(e) => {
             let status = match &e {
+                SubmitError::Pool(crate::pool::PoolError::NonceTaken(_)) => StatusCode::CONFLICT,
                 SubmitError::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
                 SubmitError::Ledger(verity_ledger::TxError::State(_)) => {
                     StatusCode::INTERNAL_SERVER_ERROR
@@ -340,8 +351,9 @@ struct HistoryQuery {
 async fn history(
     State(s): State<Arc<ApiState>>,
     Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let account: AccountId = id
         .parse()
         .map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
@@ -364,7 +376,10 @@ async fn history(
         .ok_or_else(|| ApiError::internal("no index"))?;
     let page = index
         .history(&account, q.cursor.as_deref(), limit, descending)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        .map_err(|e| match e {
+            crate::index::IndexError::BadCursor(_) => ApiError::bad_request(e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        })?;
     Ok(Json(page).into_response())
 }
 

@@ -139,7 +139,7 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     /// Transactions waiting for a block.
     pub pool: Mutex<Pool>,
     tip: Mutex<Tip>,
-    recent: Mutex<BTreeMap<u64, Hash>>,
+    recent: Mutex<BTreeMap<u64, (Hash, Hash)>>,
     /// The query index (absent in simulations).
     pub index: Option<Index>,
     /// Limits.
@@ -155,6 +155,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// Opens the chain's state (writing the genesis state on first start).
     pub async fn open(
         context: E,
+        partition_prefix: &str,
         genesis: Genesis,
         validators: Vec<ed25519::PublicKey>,
         index: Option<Index>,
@@ -176,7 +177,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             proposed: context.counter("blocks_proposed", "Blocks this node proposed"),
             rejected_blocks: context.counter("blocks_rejected", "Proposed blocks that got no vote"),
         };
-        let store = Store::open(context.child("state"), "state", &genesis).await?;
+        let store = Store::open(
+            context.child("state"),
+            &format!("{partition_prefix}-state"),
+            &genesis,
+        )
+        .await?;
         let committed = store.committed();
         let genesis_block = Block::genesis(genesis.genesis_time_ms, committed.genesis_root);
         let chain_id = genesis.chain_id();
@@ -221,7 +227,14 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         self.recent
             .lock()
             .expect("recent lock")
-            .insert(block.header.height, block.hash());
+            .insert(block.header.height, (block.hash(), block.header.state_root));
+    }
+
+    /// The most recent finalized blocks applied here: height, block hash, and the state root
+    /// this node computed after applying it.
+    pub fn finalized_log(&self) -> Vec<(u64, Hash, Hash)> {
+        let recent = self.recent.lock().expect("recent lock");
+        recent.iter().map(|(h, (b, r))| (*h, *b, *r)).collect()
     }
 
     /// The latest finalized block.
@@ -271,7 +284,13 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 .await?
                 .unwrap_or_default();
             let nonce = tx.tx.nonce;
-            if nonce.0 < account.nonce || nonce.0 >= account.nonce + self.limits.max_nonce_ahead {
+            // Only accounts already on the ledger may queue transactions ahead of their nonce,
+            // so fresh keys cannot fill the pool with transactions that never execute.
+            let unknown_account = account == AccountRecord::default();
+            if nonce.0 < account.nonce
+                || nonce.0 >= account.nonce + self.limits.max_nonce_ahead
+                || (unknown_account && nonce.0 > 0)
+            {
                 return Err(TxError::BadNonce {
                     expected: verity_types::Nonce(account.nonce),
                     got: nonce,
@@ -541,7 +560,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         }
         {
             let recent = self.recent.lock().expect("recent lock");
-            if let Some(h) = recent.get(&b.header.height) {
+            if let Some((h, _)) = recent.get(&b.header.height) {
                 return if *h == block.digest() {
                     Ok(())
                 } else {
@@ -598,7 +617,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             .retain(|_, e| e.block.header.height > height);
         {
             let mut recent = self.recent.lock().expect("recent lock");
-            recent.insert(height, block.hash());
+            recent.insert(height, (block.hash(), store.committed().root));
             while recent.len() > RECENT_FINALIZED {
                 recent.pop_first();
             }

@@ -19,11 +19,18 @@ const INDEXED_HEIGHT: &str = "indexed_height";
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]
-#[error("index: {0}")]
-pub struct IndexError(String);
+#[non_exhaustive]
+pub enum IndexError {
+    /// The database failed.
+    #[error("index: {0}")]
+    Db(String),
+    /// A history cursor that this index never handed out.
+    #[error("invalid cursor {0:?}: pass the next_cursor of the previous page")]
+    BadCursor(String),
+}
 
 fn ie(e: impl std::fmt::Display) -> IndexError {
-    IndexError(e.to_string())
+    IndexError::Db(e.to_string())
 }
 
 /// One entry of an account's history.
@@ -219,7 +226,7 @@ impl Index {
         let hi = history_key(account, u64::MAX, u32::MAX);
         let cursor_key = match cursor {
             Some(c) => {
-                let (h, s) = parse_cursor(c).ok_or_else(|| IndexError("bad cursor".into()))?;
+                let (h, s) = parse_cursor(c).ok_or_else(|| IndexError::BadCursor(c.to_string()))?;
                 Some(history_key(account, h, s))
             }
             None => None,

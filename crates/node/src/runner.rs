@@ -94,6 +94,7 @@ async fn run_in(
     let chain = Arc::new(
         Chain::open(
             context.child("chain"),
+            "node",
             genesis,
             validators.clone(),
             Some(index),

@@ -8,6 +8,10 @@ use std::collections::BTreeSet;
 
 /// Most validators a genesis may name.
 pub const MAX_VALIDATORS: usize = 100;
+/// Longest name (chain, organization, asset, validator), in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// Most distinct assets one genesis account may hold.
+pub const MAX_GENESIS_ACCOUNT_ASSETS: usize = 64;
 
 /// A power an organization holds on the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -145,6 +149,15 @@ impl Genesis {
             return bad(format!("needs 1 to {MAX_VALIDATORS} validators"));
         }
         let keys = self.validator_keys()?;
+        let names = std::iter::once(&self.chain_name)
+            .chain(self.validators.iter().map(|v| &v.name))
+            .chain(self.organizations.iter().map(|o| &o.name))
+            .chain(self.assets.iter().map(|a| &a.name));
+        for name in names {
+            if name.len() > MAX_NAME_BYTES {
+                return bad(format!("name {name:?} is over {MAX_NAME_BYTES} bytes"));
+            }
+        }
         if keys.iter().collect::<BTreeSet<_>>().len() != keys.len() {
             return bad("two validators share a key".into());
         }
@@ -186,6 +199,9 @@ impl Genesis {
                     "account {} names unknown organization",
                     acct.account
                 ));
+            }
+            if acct.balances.len() > MAX_GENESIS_ACCOUNT_ASSETS {
+                return bad(format!("account {} holds too many assets", acct.account));
             }
             for (code, amount) in &acct.balances {
                 if !codes.contains(code) {

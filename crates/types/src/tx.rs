@@ -1,6 +1,6 @@
 //! Transactions: what an account asks the ledger to do, signed by the account's key.
 //!
-//! Encoding (all integers big-endian, see docs/protocol-ledger.md):
+//! Encoding (all integers big-endian, see docs/transactions.md):
 //! `version u8 = 1 | signer PublicKey | nonce u64 | body tag u8 | body fields` followed by the
 //! 64-byte signature. The signature covers `"verity/tx/v1" | chain id (32 bytes) | transaction`
 //! so a transaction cannot be replayed on another network. The transaction id is the SHA-256 of

@@ -1,0 +1,3 @@
+//! Integration tests of the node crate: deterministic simulations of whole networks.
+
+mod sim;
