@@ -13,7 +13,7 @@ use commonware_consensus::{
 use commonware_cryptography::{Digested, Digestible as _, ed25519};
 use commonware_runtime::{
     Clock, Metrics, Spawner,
-    telemetry::metrics::{Counter, Gauge, Histogram, MetricsExt as _},
+    telemetry::metrics::{Counter, Gauge, GaugeExt as _, Histogram, MetricsExt as _},
 };
 use futures::StreamExt as _;
 use std::{
@@ -69,6 +69,7 @@ pub struct ChainLimits {
 }
 
 struct ChainMetrics {
+    height: Gauge,
     finalized_height: Gauge,
     blocks: Counter,
     txs: Counter,
@@ -163,6 +164,10 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         pool: Pool,
     ) -> Result<Self, StoreError> {
         let metrics = ChainMetrics {
+            height: context.gauge(
+                "height",
+                "Highest block executed here (proposed or verified, maybe not yet final)",
+            ),
             finalized_height: context.gauge("finalized_height", "Latest finalized height"),
             blocks: context.counter("blocks", "Finalized blocks applied"),
             txs: context.counter("transactions", "Finalized transactions applied"),
@@ -202,6 +207,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             timestamp_ms: genesis.genesis_time_ms,
         };
         metrics.finalized_height.set(committed.height as i64);
+        metrics.height.set(committed.height as i64);
         Ok(Self {
             genesis,
             chain_id,
@@ -426,6 +432,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 header.state_root
             ));
         }
+        self.metrics.height.try_set_max(header.height).ok();
         let done = Arc::new(ExecutedBlock {
             block: block.clone(),
             spec,
@@ -524,6 +531,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             }),
         );
         self.metrics.proposed.inc();
+        self.metrics.height.try_set_max(height).ok();
         Some(block)
     }
 

@@ -34,7 +34,9 @@ const VALIDATORS: usize = 4;
 const TRANSFERS: u64 = 24;
 
 type Ctx = deterministic::Context;
-type Log = Arc<Mutex<BTreeMap<usize, Vec<(u64, Hash, Hash)>>>>;
+/// Per validator: (height, block hash, state root computed locally) of each finalized block.
+type Logs = BTreeMap<usize, Vec<(u64, Hash, Hash)>>;
+type Log = Arc<Mutex<Logs>>;
 
 fn issuer_key() -> SecretKey {
     SecretKey::from_bytes(verity_types::Algorithm::Ed25519, &[7u8; 32]).unwrap()
@@ -217,7 +219,7 @@ async fn wait_until(ctx: &Ctx, limit: Duration, mut cond: impl FnMut() -> bool) 
 }
 
 /// Runs one seed; returns (finalized log per validator, the runtime's event digest).
-fn simulate(seed: u64) -> (BTreeMap<usize, Vec<(u64, Hash, Hash)>>, String) {
+fn simulate(seed: u64) -> (Logs, String) {
     let log: Log = Arc::new(Mutex::new(BTreeMap::new()));
     let out = log.clone();
     let cfg = deterministic::Config::default()
@@ -411,7 +413,7 @@ fn simulate(seed: u64) -> (BTreeMap<usize, Vec<(u64, Hash, Hash)>>, String) {
 }
 
 /// Checks the safety invariants over the validators' finalized logs.
-fn check(seed: u64, logs: &BTreeMap<usize, Vec<(u64, Hash, Hash)>>) {
+fn check(seed: u64, logs: &Logs) {
     let mut by_height: BTreeMap<u64, Vec<(usize, Hash, Hash)>> = BTreeMap::new();
     for (v, log) in logs {
         assert!(
