@@ -8,6 +8,26 @@ use std::{
     time::{Duration, Instant},
 };
 use verity_client::Client;
+use verity_types::{AccountId, Amount, KeyFile, Memo, SecretKey, TxBody};
+
+/// The key in `name`.key of a testnet folder.
+pub fn load(net: &Net, name: &str) -> SecretKey {
+    let text = std::fs::read(net.key(name)).unwrap();
+    serde_json::from_slice::<KeyFile>(&text)
+        .unwrap()
+        .to_key()
+        .unwrap()
+}
+
+/// A CNY transfer of `amount` minor units to `to`.
+pub fn transfer(to: AccountId, amount: u64) -> TxBody {
+    TxBody::Transfer {
+        to,
+        asset: "CNY".parse().unwrap(),
+        amount: Amount(amount),
+        memo: Memo::default(),
+    }
+}
 
 /// The `verity` binary under test.
 pub fn verity_bin() -> &'static str {

@@ -2,30 +2,13 @@
 //! starts from an empty disk, many transfers while a validator is killed, and `verity up`
 //! resuming its chain.
 
-use crate::harness::{Net, verity_bin, wait_for};
+use crate::harness::{Net, load, transfer, verity_bin, wait_for};
 use std::{
     process::{Command, Stdio},
     time::Duration,
 };
 use verity_client::Client;
-use verity_types::{AccountId, Amount, KeyFile, Memo, SecretKey, SignedTransaction, TxBody};
-
-fn load(net: &Net, name: &str) -> SecretKey {
-    let text = std::fs::read(net.key(name)).unwrap();
-    serde_json::from_slice::<KeyFile>(&text)
-        .unwrap()
-        .to_key()
-        .unwrap()
-}
-
-fn transfer(to: AccountId, amount: u64) -> TxBody {
-    TxBody::Transfer {
-        to,
-        asset: "CNY".parse().unwrap(),
-        amount: Amount(amount),
-        memo: Memo::default(),
-    }
-}
+use verity_types::{SecretKey, SignedTransaction};
 
 /// Submits, retrying on another node when one does not answer.
 fn submit_anywhere(net: &Net, nodes: &[usize], tx: &SignedTransaction) {

@@ -1,30 +1,11 @@
 //! Invalid transactions are refused at submission with a typed code and change nothing;
 //! resubmitting a transaction is idempotent.
 
-use crate::harness::{Net, verity, wait_for};
+use crate::harness::{Net, load, transfer, verity, wait_for};
 use serde_json::Value;
 use std::time::Duration;
 use verity_client::{Client, ClientError};
-use verity_types::{
-    AccountId, Amount, KeyFile, Memo, SecretKey, Signature, SignedTransaction, TxBody,
-};
-
-fn load(net: &Net, name: &str) -> SecretKey {
-    let text = std::fs::read(net.key(name)).unwrap();
-    serde_json::from_slice::<KeyFile>(&text)
-        .unwrap()
-        .to_key()
-        .unwrap()
-}
-
-fn transfer(to: AccountId, amount: u64) -> TxBody {
-    TxBody::Transfer {
-        to,
-        asset: "CNY".parse().unwrap(),
-        amount: Amount(amount),
-        memo: Memo::default(),
-    }
-}
+use verity_types::{Amount, Memo, SecretKey, Signature, SignedTransaction, TxBody};
 
 fn refused_code(client: &Client, tx: &SignedTransaction) -> String {
     match client.submit(tx) {
