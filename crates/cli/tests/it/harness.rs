@@ -219,5 +219,19 @@ impl Drop for Net {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Keep the node logs of a failed test (the temp folder is deleted).
+        if std::thread::panicking() {
+            let keep = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("e2e-logs")
+                .join(self.path().file_name().unwrap_or_default());
+            let _ = std::fs::create_dir_all(&keep);
+            for i in 0..self.nodes.len() {
+                let _ = std::fs::copy(
+                    self.node_dir(i).join("node.log"),
+                    keep.join(format!("node{i}.log")),
+                );
+            }
+            eprintln!("node logs kept in {}", keep.display());
+        }
     }
 }
