@@ -49,6 +49,28 @@ struct SubmitArgs {
     wait_secs: u64,
 }
 
+/// Who receives how much of which asset.
+#[derive(Args, Clone)]
+struct Payment {
+    /// Recipient account id.
+    #[arg(long)]
+    to: String,
+    /// Asset code, e.g. CNY.
+    #[arg(long)]
+    asset: String,
+    /// Amount as a decimal, e.g. 12.34.
+    #[arg(long)]
+    amount: String,
+}
+
+impl Payment {
+    /// Parses the recipient and the exact amount in the asset's minor units.
+    fn resolve(&self, client: &Client) -> anyhow::Result<(AccountId, AssetCode, Amount)> {
+        let (asset, amount) = asset_amount(client, &self.asset, &self.amount)?;
+        Ok((self.to.parse()?, asset, amount))
+    }
+}
+
 #[derive(Args, Clone)]
 struct PortArgs {
     /// Host address of every listener.
@@ -89,15 +111,8 @@ enum Cmd {
     Asset(AssetCmd),
     /// Move an amount of an asset to another account.
     Transfer {
-        /// Recipient account id.
-        #[arg(long)]
-        to: String,
-        /// Asset code, e.g. CNY.
-        #[arg(long)]
-        asset: String,
-        /// Amount as a decimal, e.g. 12.34.
-        #[arg(long)]
-        amount: String,
+        #[command(flatten)]
+        payment: Payment,
         #[command(flatten)]
         submit: SubmitArgs,
         #[command(flatten)]
@@ -174,15 +189,8 @@ enum NodeCmd {
 enum AssetCmd {
     /// Create new units (issuer accounts only).
     Mint {
-        /// Recipient account id.
-        #[arg(long)]
-        to: String,
-        /// Asset code.
-        #[arg(long)]
-        asset: String,
-        /// Amount as a decimal.
-        #[arg(long)]
-        amount: String,
+        #[command(flatten)]
+        payment: Payment,
         #[command(flatten)]
         submit: SubmitArgs,
         #[command(flatten)]
@@ -360,15 +368,12 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             verity_node::runner::run(cfg)
         }
         Cmd::Asset(AssetCmd::Mint {
-            to,
-            asset,
-            amount,
+            payment,
             submit: args,
             node,
         }) => {
             let client = Client::new(&node.node);
-            let (asset, amount) = asset_amount(&client, &asset, &amount)?;
-            let to: AccountId = to.parse()?;
+            let (to, asset, amount) = payment.resolve(&client)?;
             submit(
                 &client,
                 &args,
@@ -404,15 +409,12 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Transfer {
-            to,
-            asset,
-            amount,
+            payment,
             submit: args,
             node,
         } => {
             let client = Client::new(&node.node);
-            let (asset, amount) = asset_amount(&client, &asset, &amount)?;
-            let to: AccountId = to.parse()?;
+            let (to, asset, amount) = payment.resolve(&client)?;
             submit(
                 &client,
                 &args,
