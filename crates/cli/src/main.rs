@@ -1,5 +1,6 @@
 //! `verity`: run nodes and local networks, manage keys, move money and query the ledger.
 
+mod devices;
 mod testnet;
 mod up;
 
@@ -121,6 +122,27 @@ enum Cmd {
     /// Accounts: show, history.
     #[command(subcommand)]
     Account(AccountCmd),
+    /// Devices: register, lifecycle, readings.
+    #[command(subcommand)]
+    Device(devices::DeviceCmd),
+    /// A reading by id, with its status and records.
+    Reading {
+        /// Reading id (64 hex characters).
+        id: String,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Inclusion proofs for offline verification.
+    #[command(subcommand)]
+    Proof(devices::ProofCmd),
+    /// Check a proof offline against the network's genesis file.
+    Verify {
+        /// The proof JSON.
+        proof: PathBuf,
+        /// The network's genesis.json.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
     /// The node's status.
     Status {
         #[command(flatten)]
@@ -471,6 +493,10 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Device(cmd) => devices::run_device(cmd),
+        Cmd::Reading { id, node } => devices::show_reading(&id, &node),
+        Cmd::Proof(cmd) => devices::run_proof(cmd),
+        Cmd::Verify { proof, genesis } => devices::verify(&proof, &genesis),
         Cmd::Status { node } => {
             print(&Client::new(&node.node).status()?);
             Ok(())

@@ -91,6 +91,8 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
         Ok(GenesisAccount {
             account: key.public_key().account_id(),
             organization: Some(org.parse()?),
+            // The founding accounts administer their organizations.
+            admin: true,
             balances,
         })
     };

@@ -216,4 +216,44 @@ impl Client {
             delay = (delay * 2).min(Duration::from_millis(250));
         }
     }
+
+    /// Posts a signed reading (PROTOCOL.md §4); returns the node's answer (`reading_id`,
+    /// `status` accepted) or the refusal with its PROTOCOL.md code.
+    pub fn submit_reading(&self, bytes: &[u8]) -> Result<Value, ClientError> {
+        let url = self.url("/v1/readings");
+        let resp = self
+            .http
+            .post(&url)
+            .header("content-type", "application/cose")
+            .body(bytes.to_vec())
+            .send();
+        self.answer(&url, resp)
+    }
+
+    /// Waits until reading `id` is committed and returns its record; fails if it is rejected
+    /// or the wait exceeds `limit`.
+    pub fn wait_reading(&self, id: &Hash, limit: Duration) -> Result<Value, ClientError> {
+        let deadline = Instant::now() + limit;
+        let path = format!("/v1/readings/{}", hex::encode(id.0));
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match self.get(&path) {
+                Ok(v) if v["status"] == "committed" => return Ok(v),
+                Ok(v) if v["status"] == "rejected" => {
+                    return Err(ClientError::Rejected {
+                        code: v["code"].as_str().unwrap_or("rejected").to_string(),
+                        message: "the reading was rejected".to_string(),
+                    });
+                }
+                Ok(_) => {}
+                Err(ClientError::Api { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::Timeout(hex::encode(id.0)));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
 }

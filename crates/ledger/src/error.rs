@@ -1,6 +1,6 @@
 //! Why the ledger refuses a transaction, with the stable error codes the API and CLI show.
 
-use verity_types::{AccountId, Amount, AssetCode, Nonce};
+use verity_types::{AccountId, Amount, AssetCode, DeviceId, DeviceStatus, Nonce};
 
 /// A transaction the ledger refuses. Refusal changes nothing.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -45,6 +45,22 @@ pub enum TxError {
     /// The account holds too many different assets.
     #[error("account holds the maximum of {0} assets")]
     TooManyAssets(usize),
+    /// No device has this id.
+    #[error("unknown device {0}")]
+    UnknownDevice(DeviceId),
+    /// A device with this id exists or existed.
+    #[error("device id {0} is already taken (ids are never reused)")]
+    DeviceExists(DeviceId),
+    /// The device's lifecycle does not allow this change.
+    #[error("device {device} cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// The device.
+        device: DeviceId,
+        /// Its status.
+        from: DeviceStatus,
+        /// The status asked for.
+        to: DeviceStatus,
+    },
     /// State could not be read (storage failure; not the transaction's fault).
     #[error("state unavailable: {0}")]
     State(String),
@@ -64,6 +80,9 @@ impl TxError {
             Self::Overflow => "overflow",
             Self::SelfTransfer(_) => "self_transfer",
             Self::TooManyAssets(_) => "too_many_assets",
+            Self::UnknownDevice(_) => "unknown_device",
+            Self::DeviceExists(_) => "device_exists",
+            Self::InvalidTransition { .. } => "invalid_transition",
             Self::State(_) => "state_unavailable",
         }
     }

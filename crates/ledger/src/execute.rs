@@ -5,11 +5,15 @@
 
 use crate::{
     accounts::{self, Movement, TxCtx},
+    devices,
     error::{BlockError, TxError},
     state::{Overlay, Staged, StateReader, account_key},
+    telemetry::{self, ReadingCheck, ReadingOutcome},
 };
 use std::collections::BTreeSet;
-use verity_types::{Hash, Nonce, SignedTransaction, TxBody, hash::sha256, merkle};
+use verity_types::{
+    Hash, Nonce, Reading, RejectCode, SignedTransaction, TxBody, hash::sha256, merkle,
+};
 
 /// What a block executes against, besides state.
 #[derive(Clone, Copy, Debug)]
@@ -58,10 +62,41 @@ impl Receipt {
     }
 }
 
+/// The outcome of a reading in a block: accepted, or rejected with a code and never applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadingReceipt {
+    /// The reading.
+    pub reading_id: Hash,
+    /// Its position among the block's readings.
+    pub index: u32,
+    /// Why it was rejected, if it was.
+    pub rejected: Option<RejectCode>,
+}
+
+impl ReadingReceipt {
+    /// The leaf hashed into the receipts root:
+    /// `SHA-256("rdrc" ‖ reading id ‖ index u32 ‖ outcome u8)`, outcome 0 for accepted.
+    pub fn leaf(&self) -> Hash {
+        verity_types::proof::reading_receipt_leaf(
+            &self.reading_id,
+            self.index,
+            self.rejected.map_or(0, RejectCode::tag),
+        )
+    }
+}
+
+/// The leaves of a block's receipts tree: the transactions' receipts, then the readings'.
+pub fn receipt_leaves(receipts: &[Receipt], readings: &[ReadingReceipt]) -> Vec<Hash> {
+    receipts
+        .iter()
+        .map(Receipt::leaf)
+        .chain(readings.iter().map(ReadingReceipt::leaf))
+        .collect()
+}
+
 /// The receipts root of a block.
-pub fn receipts_root(receipts: &[Receipt]) -> Hash {
-    let leaves: Vec<Hash> = receipts.iter().map(Receipt::leaf).collect();
-    merkle::root(&leaves)
+pub fn receipts_root(receipts: &[Receipt], readings: &[ReadingReceipt]) -> Hash {
+    merkle::root(&receipt_leaves(receipts, readings))
 }
 
 /// Applies one transaction; on error nothing is written.
@@ -107,6 +142,22 @@ pub async fn apply_tx<R: StateReader>(
             amount,
             memo,
         } => accounts::burn(state, ctx, asset, *amount, memo, &mut staged).await?,
+        TxBody::DeviceRegister { device, key, meta } => {
+            devices::register(state, ctx, env.height, device, key, meta, &mut staged).await?;
+            Vec::new()
+        }
+        TxBody::DeviceSetStatus { device, status } => {
+            devices::set_status(state, ctx, device, *status, &mut staged).await?;
+            Vec::new()
+        }
+        TxBody::DeviceRotateKey { device, key } => {
+            devices::rotate_key(state, ctx, env.height, device, key, &mut staged).await?;
+            Vec::new()
+        }
+        TxBody::DeviceTransfer { device, to } => {
+            devices::transfer(state, ctx, device, to, &mut staged).await?;
+            Vec::new()
+        }
         _ => return Err(TxError::Unauthorized("unsupported transaction".into())),
     };
     // The sender's record goes last so that it wins over any staged copy of the same account.
@@ -115,17 +166,62 @@ pub async fn apply_tx<R: StateReader>(
     Ok(movements)
 }
 
-/// The result of executing a block's transactions.
+/// The result of executing a block.
 #[derive(Debug, Default)]
 pub struct Executed {
     /// One receipt per transaction.
     pub receipts: Vec<Receipt>,
+    /// One receipt per reading.
+    pub reading_receipts: Vec<ReadingReceipt>,
     /// Every movement of value, in order.
     pub movements: Vec<Movement>,
 }
 
-/// Executes a proposed block strictly: any refused or repeated transaction makes it invalid.
+impl Executed {
+    /// The receipts root of the block.
+    pub fn receipts_root(&self) -> Hash {
+        receipts_root(&self.receipts, &self.reading_receipts)
+    }
+}
+
+/// Signature checks for both kinds of block content.
+pub struct Checks<'a, S: SignatureCheck, C: ReadingCheck> {
+    /// Transaction signatures.
+    pub txs: &'a S,
+    /// Reading signatures.
+    pub readings: &'a C,
+}
+
+/// Executes a proposed block strictly: any refused or repeated transaction, or a repeated
+/// reading, makes it invalid. Readings that fail their checks are recorded as rejected.
 pub async fn execute_block<R: StateReader>(
+    state: &mut Overlay<'_, R>,
+    env: &BlockEnv,
+    txs: &[SignedTransaction],
+    readings: &[Reading],
+    checks: Checks<'_, impl SignatureCheck, impl ReadingCheck>,
+) -> Result<Executed, BlockError> {
+    let mut out = execute_txs(state, env, txs, checks.txs).await?;
+    let mut seen = BTreeSet::new();
+    for (index, reading) in readings.iter().enumerate() {
+        if !seen.insert(reading.id()) {
+            return Err(BlockError::Duplicate(reading.id().to_string()));
+        }
+        let rejected = match telemetry::apply_reading(state, reading, checks.readings).await {
+            Ok(()) => None,
+            Err(ReadingOutcome::Rejected(code)) => Some(code),
+            Err(ReadingOutcome::State(e)) => return Err(BlockError::Storage(e)),
+        };
+        out.reading_receipts.push(ReadingReceipt {
+            reading_id: reading.id(),
+            index: index as u32,
+            rejected,
+        });
+    }
+    Ok(out)
+}
+
+async fn execute_txs<R: StateReader>(
     state: &mut Overlay<'_, R>,
     env: &BlockEnv,
     txs: &[SignedTransaction],
@@ -158,38 +254,95 @@ pub async fn execute_block<R: StateReader>(
     Ok(out)
 }
 
-/// Builds a block's contents from candidates in order, leaving out those refused. Returns the
-/// included transactions, their execution, and the refused ones with the reason.
+/// What a proposer puts in a block, and what it left out.
+#[derive(Debug, Default)]
+pub struct Built {
+    /// Included transactions, in order.
+    pub txs: Vec<SignedTransaction>,
+    /// Included readings, in order.
+    pub readings: Vec<Reading>,
+    /// Their execution.
+    pub executed: Executed,
+    /// Transactions left out, with the reason.
+    pub refused_txs: Vec<(Hash, TxError)>,
+    /// Readings left out, with the reason.
+    pub refused_readings: Vec<(Hash, RejectCode)>,
+}
+
+/// How much a proposer may put in a block.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildLimits {
+    /// Most transactions.
+    pub max_txs: usize,
+    /// Most readings.
+    pub max_readings: usize,
+    /// Most bytes of transactions and readings together.
+    pub max_body_bytes: usize,
+}
+
+/// Builds a block's contents from candidates in order, leaving out those refused: transactions
+/// first, then readings.
 pub async fn build_block<R: StateReader>(
     state: &mut Overlay<'_, R>,
     env: &BlockEnv,
     candidates: Vec<SignedTransaction>,
-    max_txs: usize,
-    sigs: &impl SignatureCheck,
-) -> Result<(Vec<SignedTransaction>, Executed, Vec<(Hash, TxError)>), BlockError> {
-    let mut included = Vec::new();
-    let mut refused = Vec::new();
-    let mut out = Executed::default();
+    reading_candidates: Vec<Reading>,
+    limits: BuildLimits,
+    checks: Checks<'_, impl SignatureCheck, impl ReadingCheck>,
+) -> Result<Built, BlockError> {
+    use commonware_codec::EncodeSize;
+    let mut out = Built::default();
     let mut seen = BTreeSet::new();
+    let mut bytes = 0usize;
     for tx in candidates {
-        if included.len() >= max_txs {
+        if out.txs.len() >= limits.max_txs {
+            break;
+        }
+        let size = tx.encode_size();
+        if bytes + size > limits.max_body_bytes {
             break;
         }
         if !seen.insert(tx.id()) {
             continue;
         }
-        match apply_tx(state, env, &tx, sigs).await {
+        match apply_tx(state, env, &tx, checks.txs).await {
             Ok(m) => {
-                out.movements.extend(m);
-                out.receipts.push(Receipt {
+                out.executed.movements.extend(m);
+                out.executed.receipts.push(Receipt {
                     tx_id: tx.id(),
-                    index: included.len() as u32,
+                    index: out.txs.len() as u32,
                 });
-                included.push(tx);
+                bytes += size;
+                out.txs.push(tx);
             }
             Err(TxError::State(e)) => return Err(BlockError::Storage(e)),
-            Err(e) => refused.push((tx.id(), e)),
+            Err(e) => out.refused_txs.push((tx.id(), e)),
         }
     }
-    Ok((included, out, refused))
+    for reading in reading_candidates {
+        if out.readings.len() >= limits.max_readings {
+            break;
+        }
+        let size = 2 + reading.bytes().len();
+        if bytes + size > limits.max_body_bytes {
+            break;
+        }
+        if !seen.insert(reading.id()) {
+            continue;
+        }
+        match telemetry::apply_reading(state, &reading, checks.readings).await {
+            Ok(()) => {
+                out.executed.reading_receipts.push(ReadingReceipt {
+                    reading_id: reading.id(),
+                    index: out.readings.len() as u32,
+                    rejected: None,
+                });
+                bytes += size;
+                out.readings.push(reading);
+            }
+            Err(ReadingOutcome::Rejected(code)) => out.refused_readings.push((reading.id(), code)),
+            Err(ReadingOutcome::State(e)) => return Err(BlockError::Storage(e)),
+        }
+    }
+    Ok(out)
 }

@@ -53,6 +53,7 @@ pub fn apply_genesis<R: StateReader>(state: &mut Overlay<'_, R>, genesis: &Genes
         let record = AccountRecord {
             nonce: 0,
             organization: acct.organization.clone(),
+            admin: acct.admin,
             balances: acct
                 .balances
                 .iter()

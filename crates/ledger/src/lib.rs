@@ -6,11 +6,17 @@
 //! (not yet finalized) blocks.
 
 pub mod accounts;
+pub mod devices;
 pub mod error;
 pub mod execute;
 pub mod governance;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 
 pub use error::{BlockError, TxError};
-pub use execute::{BlockEnv, Executed, Receipt, SignatureCheck, VerifyAll};
+pub use execute::{
+    BlockEnv, BuildLimits, Built, Checks, Executed, ReadingReceipt, Receipt, SignatureCheck,
+    VerifyAll,
+};
+pub use telemetry::{ReadingCheck, VerifyReadings};

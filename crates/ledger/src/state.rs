@@ -78,6 +78,8 @@ pub struct AccountRecord {
     pub nonce: u64,
     /// The organization it acts for.
     pub organization: Option<OrgId>,
+    /// Whether it administers its organization (may act on the organization's devices).
+    pub admin: bool,
     /// Balances in minor units, by asset (only non-zero entries).
     pub balances: BTreeMap<AssetCode, u64>,
 }
@@ -92,6 +94,7 @@ impl Write for AccountRecord {
             }
             None => buf.put_u8(0),
         }
+        buf.put_u8(u8::from(self.admin));
         buf.put_u16(self.balances.len() as u16);
         for (code, amount) in &self.balances {
             code.write(buf);
@@ -103,6 +106,7 @@ impl EncodeSize for AccountRecord {
     fn encode_size(&self) -> usize {
         8 + 1
             + self.organization.as_ref().map_or(0, |o| o.encode_size())
+            + 1
             + 2
             + self
                 .balances
@@ -120,6 +124,11 @@ impl Read for AccountRecord {
             1 => Some(OrgId::read(buf)?),
             t => return Err(CodecError::InvalidEnum(t)),
         };
+        let admin = match u8::read(buf)? {
+            0 => false,
+            1 => true,
+            t => return Err(CodecError::InvalidEnum(t)),
+        };
         let n = u16::read(buf)? as usize;
         if n > MAX_ASSETS_PER_ACCOUNT {
             return Err(CodecError::InvalidLength(n));
@@ -132,6 +141,7 @@ impl Read for AccountRecord {
         Ok(Self {
             nonce,
             organization,
+            admin,
             balances,
         })
     }

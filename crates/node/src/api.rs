@@ -5,6 +5,8 @@ use crate::{
     chain::{Chain, SubmitError, Submitted},
     engine::MarshalMailbox,
     gossip::Gossip,
+    index::{StoredReading, device_json},
+    ingest::Ingest,
 };
 use axum::{
     Json, Router,
@@ -13,7 +15,7 @@ use axum::{
         Path, Query, State,
         rejection::{BytesRejection, QueryRejection},
     },
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -22,7 +24,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use verity_types::{
-    AccountId, AssetCode, Block, SignedTransaction, TxBody, hash::parse_hash, tx::TxDecodeError,
+    AccountId, AssetCode, Block, DeviceId, Hash, Reading, ReadingError, RejectCode,
+    SignedTransaction, TxBody,
+    hash::parse_hash,
+    proof::{MAX_PROOF_HEADERS, MerklePath, PROOF_VERSION, ReadingProof, encode_finalization},
+    tx::TxDecodeError,
 };
 
 /// The runtime context the API runs in.
@@ -36,6 +42,8 @@ pub struct ApiState {
     pub marshal: MarshalMailbox,
     /// Forwards accepted transactions to the other validators.
     pub gossip: Gossip,
+    /// Checks and pools readings.
+    pub ingest: Ingest,
     /// Renders the runtime's Prometheus metrics.
     pub metrics: Box<dyn Fn() -> String + Send + Sync>,
     /// This node's name.
@@ -91,6 +99,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/accounts/{id}/history", get(history))
         .route("/v1/assets/{code}", get(asset))
+        .route("/v1/readings", post(submit_reading))
+        .route("/v1/readings/{id}", get(reading))
+        .route("/v1/readings/{id}/proof", get(reading_proof))
+        .route("/v1/devices", get(devices))
+        .route("/v1/devices/{id}", get(device))
+        .route("/v1/devices/{id}/history", get(device_history))
+        .route("/v1/devices/{id}/readings", get(device_readings))
+        .route("/v1/devices/{id}/latest", get(device_latest))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -151,6 +167,7 @@ pub fn block_json(b: &Block) -> Value {
             "state_root": tip_hex(&h.state_root),
         },
         "transactions": b.txs.iter().map(tx_json).collect::<Vec<_>>(),
+        "readings": b.readings.iter().map(|r| tip_hex(&r.id())).collect::<Vec<_>>(),
     })
 }
 
@@ -184,6 +201,20 @@ pub fn tx_json(t: &SignedTransaction) -> Value {
             memo,
         } => {
             json!({"asset": asset.to_string(), "amount": amount.0.to_string(), "memo": memo.as_str()})
+        }
+        TxBody::DeviceRegister { device, key, meta } => json!({
+            "device_id": device.as_str(), "alg": key.algorithm().name(),
+            "public_key": hex::encode(key.as_bytes()), "meta": meta.entries(),
+        }),
+        TxBody::DeviceSetStatus { device, status } => {
+            json!({"device_id": device.as_str(), "status": status.name()})
+        }
+        TxBody::DeviceRotateKey { device, key } => json!({
+            "device_id": device.as_str(), "alg": key.algorithm().name(),
+            "public_key": hex::encode(key.as_bytes()),
+        }),
+        TxBody::DeviceTransfer { device, to } => {
+            json!({"device_id": device.as_str(), "to": to.to_string()})
         }
         _ => json!({}),
     };
@@ -398,4 +429,336 @@ async fn asset(State(s): State<Arc<ApiState>>, Path(code): Path<String>) -> ApiR
         "name": a.name, "supply": a.supply.to_string(),
     }))
     .into_response())
+}
+
+/// The HTTP status of a refused reading.
+pub fn reading_status(code: RejectCode) -> StatusCode {
+    match code {
+        RejectCode::Malformed | RejectCode::BadHeader | RejectCode::BadSenml => {
+            StatusCode::BAD_REQUEST
+        }
+        RejectCode::Replay => StatusCode::CONFLICT,
+        RejectCode::PoolFull => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<ReadingError> for ApiError {
+    fn from(e: ReadingError) -> Self {
+        ApiError::new(reading_status(e.code), e.code.code(), e.detail)
+    }
+}
+
+async fn submit_reading(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/cose") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the raw reading with Content-Type: application/cose",
+        ));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "malformed",
+                format!("request body over {} bytes", s.max_body_bytes),
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    let reading = s.ingest.submit(body.to_vec()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"reading_id": tip_hex(&reading.id()), "status": "accepted"})),
+    )
+        .into_response())
+}
+
+fn parse_reading_id(id: &str) -> Result<Hash, ApiError> {
+    parse_hash(id).ok_or_else(|| ApiError::bad_request("reading id must be 64 hex characters"))
+}
+
+/// The JSON form of a reading with its status.
+pub fn reading_json(r: &Reading, status: &str) -> Value {
+    json!({
+        "reading_id": tip_hex(&r.id()),
+        "device_id": r.device().as_str(),
+        "seq": r.seq(),
+        "alg": r.algorithm().name(),
+        "status": status,
+        "records": r.records().iter().map(|x| x.to_json()).collect::<Vec<_>>(),
+    })
+}
+
+fn stored_json(stored: &StoredReading) -> Result<Value, ApiError> {
+    let r = Reading::decode(&stored.bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut v = match stored.rejected {
+        None => reading_json(&r, "committed"),
+        Some(code) => {
+            let mut v = reading_json(&r, "rejected");
+            v["code"] = code.code().into();
+            v
+        }
+    };
+    v["height"] = stored.height.into();
+    v["index"] = stored.index.into();
+    Ok(v)
+}
+
+fn index_of(s: &ApiState) -> Result<&crate::index::Index, ApiError> {
+    s.chain
+        .index
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("no index"))
+}
+
+fn committed_reading(s: &ApiState, id: &Hash) -> Result<Option<StoredReading>, ApiError> {
+    let stored = index_of(s)?
+        .reading(id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(stored.filter(|r| r.height <= s.chain.tip().height))
+}
+
+async fn reading(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
+    let hash = parse_reading_id(&id)?;
+    if let Some(stored) = committed_reading(&s, &hash)? {
+        return Ok(Json(stored_json(&stored)?).into_response());
+    }
+    match s.chain.pending_reading(&hash) {
+        Some(Ok(r)) => Ok(Json(reading_json(&r, "accepted")).into_response()),
+        Some(Err(code)) => Ok(Json(json!({
+            "reading_id": tip_hex(&hash), "status": "rejected", "code": code.code(),
+        }))
+        .into_response()),
+        None => Err(ApiError::not_found(format!(
+            "reading {} is unknown to this node",
+            tip_hex(&hash)
+        ))),
+    }
+}
+
+/// Builds the inclusion proof of a committed reading.
+pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingProof, ApiError> {
+    let conflict = |m: &str| ApiError::new(StatusCode::CONFLICT, "not_committed", m);
+    let Some(stored) = committed_reading(s, hash)? else {
+        return match s.chain.pending_reading(hash) {
+            Some(_) => Err(conflict("the reading is not committed (yet)")),
+            None => Err(ApiError::not_found(format!(
+                "reading {} is unknown to this node",
+                tip_hex(hash)
+            ))),
+        };
+    };
+    if stored.rejected.is_some() {
+        return Err(conflict("the reading was rejected by block execution"));
+    }
+    let block = finalized_block(s, stored.height).await?;
+    let ids: Vec<Hash> = block.readings.iter().map(|r| r.id()).collect();
+    let readings_path = MerklePath::of(&ids, stored.index)
+        .ok_or_else(|| ApiError::internal("reading index out of range"))?;
+    let index = index_of(s)?;
+    let mut leaves: Vec<Hash> = block
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            verity_ledger::Receipt {
+                tx_id: t.id(),
+                index: i as u32,
+            }
+            .leaf()
+        })
+        .collect();
+    for (i, r) in block.readings.iter().enumerate() {
+        let rejected = index
+            .reading(&r.id())
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .and_then(|x| x.rejected);
+        leaves.push(
+            verity_ledger::ReadingReceipt {
+                reading_id: r.id(),
+                index: i as u32,
+                rejected,
+            }
+            .leaf(),
+        );
+    }
+    if verity_types::merkle::root(&leaves) != block.header.receipts_root {
+        return Err(ApiError::internal("receipts do not match the block header"));
+    }
+    let receipt_path = MerklePath::of(&leaves, block.txs.len() as u32 + stored.index)
+        .ok_or_else(|| ApiError::internal("receipt index out of range"))?;
+    let tip = s.chain.tip().height;
+    let mut headers = vec![block.header.clone()];
+    let mut height = stored.height;
+    let finalization = loop {
+        if let Some(f) = s.marshal.get_finalization(Height::new(height)).await {
+            break f;
+        }
+        height += 1;
+        if height > tip || headers.len() >= MAX_PROOF_HEADERS {
+            return Err(conflict(
+                "no finalization certificate is stored yet for this block or its descendants",
+            ));
+        }
+        headers.push(finalized_block(s, height).await?.header);
+    };
+    let encode = |h: &verity_types::Header| {
+        let mut buf = Vec::new();
+        commonware_codec::Write::write(h, &mut buf);
+        hex::encode(buf)
+    };
+    use base64::Engine as _;
+    Ok(ReadingProof {
+        version: PROOF_VERSION,
+        kind: "reading".into(),
+        chain_id: tip_hex(&s.chain.chain_id),
+        reading_id: tip_hex(hash),
+        reading: base64::engine::general_purpose::STANDARD.encode(&stored.bytes),
+        height: stored.height,
+        readings_path,
+        receipt_path,
+        headers: headers.iter().map(encode).collect(),
+        finalization: encode_finalization(&finalization),
+    })
+}
+
+async fn reading_proof(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
+    let hash = parse_reading_id(&id)?;
+    let proof = build_reading_proof(&s, &hash).await?;
+    Ok(Json(proof).into_response())
+}
+
+fn parse_device(id: &str) -> Result<DeviceId, ApiError> {
+    id.parse()
+        .map_err(|e: verity_types::device::DeviceError| ApiError::bad_request(e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct DevicesQuery {
+    owner: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+fn page_limit(s: &ApiState, limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > s.max_page {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={}",
+            s.max_page
+        )));
+    }
+    Ok(limit)
+}
+
+async fn devices(
+    State(s): State<Arc<ApiState>>,
+    q: Result<Query<DevicesQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = page_limit(&s, q.limit)?;
+    let owner = q
+        .owner
+        .as_deref()
+        .map(|o| o.parse::<AccountId>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let list = index_of(&s)?
+        .devices(owner.as_ref(), q.after.as_deref(), limit)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(|d| d["device_id"].clone()))
+        .flatten();
+    Ok(Json(json!({"devices": list, "next_after": next})).into_response())
+}
+
+async fn device(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_device(&id)?;
+    let record = s
+        .chain
+        .device(&id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no device {id} is registered")))?;
+    let mut v = device_json(&record);
+    v["history"] = index_of(&s)?
+        .device_events(&id, s.max_page)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .into();
+    Ok(Json(v).into_response())
+}
+
+async fn device_history(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_device(&id)?;
+    let events = index_of(&s)?
+        .device_events(&id, s.max_page)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if events.is_empty() {
+        return Err(ApiError::not_found(format!("no device {id} is registered")));
+    }
+    Ok(Json(json!({"device_id": id.as_str(), "history": events})).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReadingsQuery {
+    from: Option<u64>,
+    to: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+    order: Option<String>,
+}
+
+async fn device_readings(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    q: Result<Query<ReadingsQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = parse_device(&id)?;
+    let limit = page_limit(&s, q.limit)?;
+    let descending = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(ApiError::bad_request("order must be asc or desc")),
+    };
+    let from_ms = q.from.unwrap_or(0).saturating_mul(1000);
+    let to_ms =
+        q.to.map_or(u64::MAX, |t| t.saturating_mul(1000).saturating_add(999));
+    if from_ms > to_ms {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    let page = index_of(&s)?
+        .device_readings(&id, from_ms, to_ms, q.cursor.as_deref(), limit, descending)
+        .map_err(|e| match e {
+            crate::index::IndexError::BadCursor(_) => ApiError::bad_request(e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        })?;
+    let readings = page
+        .readings
+        .iter()
+        .map(stored_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(
+        json!({"device_id": id.as_str(), "readings": readings, "next_cursor": page.next_cursor}),
+    )
+    .into_response())
+}
+
+async fn device_latest(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_device(&id)?;
+    let latest = index_of(&s)?
+        .latest(&id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({"device_id": id.as_str(), "latest": latest})).into_response())
 }

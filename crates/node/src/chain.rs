@@ -4,7 +4,11 @@
 //! [App] is the consensus application (it builds and verifies blocks); [Chain::finalize]
 //! applies finalized blocks in height order, as marshal delivers them.
 
-use crate::{index::Index, pool::Pool};
+use crate::{
+    index::{Index, IndexedReading},
+    pool::Pool,
+    readings::{ReadingPool, SigCache, verify_batch},
+};
 use commonware_consensus::{
     Application, Heightable as _,
     marshal::ancestry::Ancestry,
@@ -13,7 +17,9 @@ use commonware_consensus::{
 use commonware_cryptography::{Digested, Digestible as _, ed25519};
 use commonware_runtime::{
     Clock, Metrics, Spawner,
-    telemetry::metrics::{Counter, Gauge, GaugeExt as _, Histogram, MetricsExt as _},
+    telemetry::metrics::{
+        Counter, CounterFamily, EncodeLabelSet, Gauge, GaugeExt as _, Histogram, MetricsExt as _,
+    },
 };
 use futures::StreamExt as _;
 use std::{
@@ -23,13 +29,37 @@ use std::{
 };
 use tracing::{debug, error, info, warn};
 use verity_ledger::{
-    BlockEnv, TxError, VerifyAll,
+    BlockEnv, BuildLimits, Checks, ReadingReceipt, TxError, VerifyAll,
     accounts::Movement,
-    execute::{self, receipts_root},
-    state::{AccountRecord, AssetRecord, Overlay, account_key, asset_key},
+    devices::{self, DeviceRecord},
+    execute,
+    state::{AccountRecord, AssetRecord, Overlay, StateReader, account_key, asset_key},
     store::{Committed, Speculative, Store, StoreError},
 };
-use verity_types::{AccountId, AssetCode, Block, Genesis, Hash, Header, SignedTransaction, merkle};
+use verity_types::{
+    AccountId, AssetCode, Block, DeviceId, DeviceStatus, Genesis, Hash, Header, PublicKey, Reading,
+    ReadingError, RejectCode, SignedTransaction, TxBody,
+};
+
+/// How far after the node's clock a reading's record time may be (PROTOCOL.md §3).
+pub const MAX_FUTURE_S: f64 = 300.0;
+/// Reading verifications remembered between ingest and block verification.
+pub const SIG_CACHE_ENTRIES: usize = 1 << 20;
+/// Reading outcome events buffered for slow listeners (MQTT receipts).
+pub const EVENT_BUFFER: usize = 1 << 16;
+
+/// What happened to a reading after ingest, for receipts.
+#[derive(Clone, Debug)]
+pub struct ReadingEvent {
+    /// The reading.
+    pub reading_id: Hash,
+    /// Its device.
+    pub device: DeviceId,
+    /// Its seq.
+    pub seq: u64,
+    /// Committed at a height, or rejected with a code.
+    pub outcome: Result<u64, RejectCode>,
+}
 
 /// Finalized block hashes kept in memory (to answer late verification requests).
 const RECENT_FINALIZED: usize = 4096;
@@ -42,6 +72,8 @@ pub struct ExecutedBlock {
     pub spec: Speculative,
     /// The movements of value it causes.
     pub movements: Vec<Movement>,
+    /// The outcome of each reading.
+    pub reading_receipts: Vec<ReadingReceipt>,
 }
 
 /// The latest finalized block.
@@ -62,6 +94,10 @@ pub struct Tip {
 pub struct ChainLimits {
     /// Most transactions in a block.
     pub max_block_txs: usize,
+    /// Most readings in a block.
+    pub max_block_readings: usize,
+    /// Most encoded bytes of a block.
+    pub max_block_bytes: usize,
     /// How far ahead of the local clock a block's time may be.
     pub max_clock_skew_ms: u64,
     /// How far ahead of an account's nonce a submitted transaction may be.
@@ -77,6 +113,16 @@ struct ChainMetrics {
     finality_latency: Histogram,
     proposed: Counter,
     rejected_blocks: Counter,
+    readings: Counter,
+    readings_pool: Gauge,
+    readings_rejected: CounterFamily<RejectLabel>,
+}
+
+/// The label of the rejected-readings counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabel {
+    /// The error code.
+    pub code: String,
 }
 
 /// Why a submitted transaction was refused.
@@ -139,6 +185,11 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     pending: Mutex<HashMap<Hash, Arc<ExecutedBlock>>>,
     /// Transactions waiting for a block.
     pub pool: Mutex<Pool>,
+    /// Readings waiting for a block.
+    pub readings: Mutex<ReadingPool>,
+    /// Readings verified under a key.
+    pub sigs: SigCache,
+    events: tokio::sync::broadcast::Sender<ReadingEvent>,
     tip: Mutex<Tip>,
     recent: Mutex<BTreeMap<u64, (Hash, Hash)>>,
     /// The query index (absent in simulations).
@@ -161,7 +212,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         validators: Vec<ed25519::PublicKey>,
         index: Option<Index>,
         limits: ChainLimits,
-        pool: Pool,
+        (pool, readings): (Pool, ReadingPool),
     ) -> Result<Self, StoreError> {
         let metrics = ChainMetrics {
             height: context.gauge(
@@ -181,6 +232,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             ),
             proposed: context.counter("blocks_proposed", "Blocks this node proposed"),
             rejected_blocks: context.counter("blocks_rejected", "Proposed blocks that got no vote"),
+            readings: context.counter("readings_committed", "Finalized readings accepted"),
+            readings_pool: context.gauge("readings_pool_size", "Readings waiting in the pool"),
+            readings_rejected: context.family(
+                "readings_rejected",
+                "Readings refused, at ingest or in a block, by error code",
+            ),
         };
         let store = Store::open(
             context.child("state"),
@@ -216,6 +273,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             store: tokio::sync::RwLock::new(store),
             pending: Mutex::new(HashMap::new()),
             pool: Mutex::new(pool),
+            readings: Mutex::new(readings),
+            sigs: SigCache::new(SIG_CACHE_ENTRIES),
+            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             tip: Mutex::new(tip),
             recent: Mutex::new(BTreeMap::new()),
             index,
@@ -329,6 +389,141 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         self.pool.lock().expect("pool lock").refusal(id).cloned()
     }
 
+    /// A device as committed.
+    pub async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>, TxError> {
+        let store = self.store.read().await;
+        let reader = store.reader();
+        let overlay = Overlay::new(&reader);
+        devices::load(&overlay, id).await
+    }
+
+    /// Listens to what becomes of readings (committed or rejected after ingest).
+    pub fn reading_events(&self) -> tokio::sync::broadcast::Receiver<ReadingEvent> {
+        self.events.subscribe()
+    }
+
+    fn count_rejected(&self, code: RejectCode) {
+        self.metrics
+            .readings_rejected
+            .get_or_create(&RejectLabel {
+                code: code.code().to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a reading refused at ingest.
+    pub fn reading_refused(&self, e: &ReadingError) {
+        self.count_rejected(e.code);
+    }
+
+    /// The state-free checks and the device lookup of ingest: returns the decoded reading, the
+    /// device's key and its committed seq. The signature is checked next, by the caller, in
+    /// batches and off the async executor; then [Chain::admit_reading].
+    pub async fn prepare_reading(
+        &self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<(Arc<Reading>, PublicKey, u64), ReadingError> {
+        let reading = Reading::decode(bytes)?;
+        let now_s = now_ms as f64 / 1000.0;
+        if reading.max_time() > now_s + MAX_FUTURE_S {
+            return Err(ReadingError::new(
+                RejectCode::FutureTimestamp,
+                format!("a record is dated more than {MAX_FUTURE_S} s after this node's clock"),
+            ));
+        }
+        let device = self
+            .device(reading.device())
+            .await
+            .map_err(|e| ReadingError::new(RejectCode::PoolFull, e.to_string()))?
+            .ok_or_else(|| {
+                ReadingError::new(
+                    RejectCode::UnknownDevice,
+                    format!("no device {} is registered", reading.device()),
+                )
+            })?;
+        if device.status != DeviceStatus::Active {
+            return Err(ReadingError::new(
+                RejectCode::DeviceNotActive,
+                format!("device {} is {}", device.id, device.status),
+            ));
+        }
+        if device.key.algorithm() != reading.algorithm() {
+            return Err(ReadingError::new(
+                RejectCode::WrongAlgorithm,
+                format!(
+                    "device {} is registered with {}, the reading uses {}",
+                    device.id,
+                    device.key.algorithm(),
+                    reading.algorithm()
+                ),
+            ));
+        }
+        Ok((Arc::new(reading), device.key, device.last_seq))
+    }
+
+    /// Admits a prepared reading whose signature check gave `verified`.
+    pub fn admit_reading(
+        &self,
+        reading: Arc<Reading>,
+        key: PublicKey,
+        last_seq: u64,
+        verified: bool,
+    ) -> Result<(), ReadingError> {
+        if !verified {
+            return Err(ReadingError::new(
+                RejectCode::BadSignature,
+                "the signature does not verify with the device's current key",
+            ));
+        }
+        self.sigs.insert(reading.id(), key);
+        let mut pool = self.readings.lock().expect("readings lock");
+        pool.insert(reading.clone(), last_seq).map_err(|code| {
+            let detail = match code {
+                RejectCode::Replay => format!(
+                    "seq {} is not above the device's highest accepted or pending seq",
+                    reading.seq()
+                ),
+                _ => "the node's reading pool is full for this device or in total; retry later"
+                    .to_string(),
+            };
+            ReadingError::new(code, detail)
+        })?;
+        self.metrics.readings_pool.set(pool.len() as i64);
+        Ok(())
+    }
+
+    /// A reading waiting in the pool, or why it was dropped after ingest.
+    pub fn pending_reading(&self, id: &Hash) -> Option<Result<Arc<Reading>, RejectCode>> {
+        let pool = self.readings.lock().expect("readings lock");
+        if let Some(r) = pool.get(id) {
+            return Some(Ok(r));
+        }
+        pool.refusal(id).map(Err)
+    }
+
+    /// Verifies, in one batch, the signatures of `readings` not verified before, under the
+    /// keys their devices have in `reader`'s state, and remembers the good ones.
+    async fn preverify<R: StateReader>(&self, reader: &R, readings: &[Reading]) {
+        let overlay = Overlay::new(reader);
+        let mut todo = Vec::new();
+        for r in readings {
+            if let Ok(Some(d)) = devices::load(&overlay, r.device()).await
+                && !self.sigs.verified(&r.id(), &d.key)
+            {
+                todo.push((Arc::new(r.clone()), d.key));
+            }
+        }
+        if todo.is_empty() {
+            return;
+        }
+        for ((r, key), ok) in todo.iter().zip(verify_batch(&todo)) {
+            if ok {
+                self.sigs.insert(r.id(), *key);
+            }
+        }
+    }
+
     /// The executed state to build on for `parent`: `None` for committed state, or the
     /// speculative batch of an unfinalized block. Ancestors not yet executed here are executed
     /// (strictly) first. Must be called with the store lock held. `Err(true)` means the parent
@@ -382,6 +577,79 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         Ok(base)
     }
 
+    /// Drops readings the ledger refused while building a block, telling their devices why.
+    fn drop_refused_readings(&self, refused: &[(Hash, RejectCode)]) {
+        if refused.is_empty() {
+            return;
+        }
+        let dropped: Vec<(Arc<Reading>, RejectCode)> = {
+            let mut pool = self.readings.lock().expect("readings lock");
+            let out = refused
+                .iter()
+                .filter_map(|(id, code)| pool.refuse(id, *code).map(|r| (r, *code)))
+                .collect();
+            self.metrics.readings_pool.set(pool.len() as i64);
+            out
+        };
+        for (r, code) in dropped {
+            self.count_rejected(code);
+            let _ = self.events.send(ReadingEvent {
+                reading_id: r.id(),
+                device: r.device().clone(),
+                seq: r.seq(),
+                outcome: Err(code),
+            });
+        }
+    }
+
+    /// After a finalized block: removes its readings from the pool, and drops pending readings
+    /// that can no longer commit (their device is no longer active, or a higher seq committed).
+    async fn prune_reading_pool(&self, store: &Store<E>, block: &Block, touched: &[DeviceId]) {
+        let mut states = Vec::new();
+        {
+            let reader = store.reader();
+            let overlay = Overlay::new(&reader);
+            for id in touched {
+                if let Ok(Some(d)) = devices::load(&overlay, id).await {
+                    states.push(d);
+                }
+            }
+        }
+        let mut dropped = Vec::new();
+        {
+            let mut pool = self.readings.lock().expect("readings lock");
+            pool.remove_committed(
+                block
+                    .readings
+                    .iter()
+                    .map(|r| r.id())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            );
+            for d in &states {
+                if d.status == DeviceStatus::Active {
+                    for r in pool.prune_device(&d.id, d.last_seq) {
+                        dropped.push((r, RejectCode::Replay));
+                    }
+                } else {
+                    for r in pool.drop_device(&d.id, RejectCode::DeviceNotActive) {
+                        dropped.push((r, RejectCode::DeviceNotActive));
+                    }
+                }
+            }
+            self.metrics.readings_pool.set(pool.len() as i64);
+        }
+        for (r, code) in dropped {
+            self.count_rejected(code);
+            let _ = self.events.send(ReadingEvent {
+                reading_id: r.id(),
+                device: r.device().clone(),
+                seq: r.seq(),
+                outcome: Err(code),
+            });
+        }
+    }
+
     fn pending_of(&self, digest: &Hash) -> Option<Arc<ExecutedBlock>> {
         self.pending
             .lock()
@@ -408,17 +676,23 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             height: header.height,
             timestamp_ms: header.timestamp_ms,
         };
+        self.preverify(&reader, &block.readings).await;
         let (writes, executed) = {
             let mut overlay = Overlay::new(&reader);
-            let executed = execute::execute_block(&mut overlay, &env, &block.txs, &VerifyAll)
-                .await
-                .map_err(|e| e.to_string())?;
+            let checks = Checks {
+                txs: &VerifyAll,
+                readings: &self.sigs,
+            };
+            let executed =
+                execute::execute_block(&mut overlay, &env, &block.txs, &block.readings, checks)
+                    .await
+                    .map_err(|e| e.to_string())?;
             (overlay.into_writes(), executed)
         };
-        if receipts_root(&executed.receipts) != header.receipts_root {
+        if executed.receipts_root() != header.receipts_root {
             return Err("receipts root does not match".into());
         }
-        if header.readings_root != merkle::root(&[]) {
+        if Block::readings_root_of(&block.readings) != header.readings_root {
             return Err("readings root does not match".into());
         }
         let spec = store
@@ -437,6 +711,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             block: block.clone(),
             spec,
             movements: executed.movements,
+            reading_receipts: executed.reading_receipts,
         });
         self.pending
             .lock()
@@ -474,15 +749,33 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             .lock()
             .expect("pool lock")
             .candidates(self.limits.max_block_txs * 2);
+        let reading_candidates = self
+            .readings
+            .lock()
+            .expect("readings lock")
+            .candidates(self.limits.max_block_readings);
         let reader = store.begin(base.as_ref().map(|b| &b.spec));
-        let (included, executed, refused, writes) = {
+        let limits = BuildLimits {
+            max_txs: self.limits.max_block_txs,
+            max_readings: self.limits.max_block_readings,
+            max_body_bytes: self
+                .limits
+                .max_block_bytes
+                .saturating_sub(verity_types::block::HEADER_BYTES + 16),
+        };
+        let (built, writes) = {
             let mut overlay = Overlay::new(&reader);
-            let (included, executed, refused) = match execute::build_block(
+            let checks = Checks {
+                txs: &AlreadyVerified,
+                readings: &self.sigs,
+            };
+            let built = match execute::build_block(
                 &mut overlay,
                 &env,
                 candidates,
-                self.limits.max_block_txs,
-                &AlreadyVerified,
+                reading_candidates,
+                limits,
+                checks,
             )
             .await
             {
@@ -492,11 +785,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                     return None;
                 }
             };
-            (included, executed, refused, overlay.into_writes())
+            (built, overlay.into_writes())
         };
+        self.drop_refused_readings(&built.refused_readings);
         {
             let mut pool = self.pool.lock().expect("pool lock");
-            for (id, e) in refused {
+            for (id, e) in built.refused_txs {
                 // A nonce ahead may become valid once earlier ones commit; one behind is
                 // usually in an unfinalized ancestor and is pruned when that finalizes.
                 if !matches!(e, TxError::BadNonce { .. }) {
@@ -516,18 +810,19 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             height,
             timestamp_ms,
             proposer,
-            txs_root: Block::txs_root_of(&included),
-            readings_root: merkle::root(&[]),
-            receipts_root: receipts_root(&executed.receipts),
+            txs_root: Block::txs_root_of(&built.txs),
+            readings_root: Block::readings_root_of(&built.readings),
+            receipts_root: built.executed.receipts_root(),
             state_root: spec.root(),
         };
-        let block = Block::new(header, included);
+        let block = Block::new(header, built.txs, built.readings);
         self.pending.lock().expect("pending lock").insert(
             block.hash(),
             Arc::new(ExecutedBlock {
                 block: block.clone(),
                 spec,
-                movements: executed.movements,
+                movements: built.executed.movements,
+                reading_receipts: built.executed.reading_receipts,
             }),
         );
         self.metrics.proposed.inc();
@@ -565,6 +860,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         }
         if b.txs.len() > self.limits.max_block_txs {
             return invalid("too many transactions");
+        }
+        if b.readings.len() > self.limits.max_block_readings {
+            return invalid("too many readings");
+        }
+        if commonware_codec::EncodeSize::encode_size(b) > self.limits.max_block_bytes {
+            return invalid("block too large");
         }
         {
             let recent = self.recent.lock().expect("recent lock");
@@ -609,10 +910,40 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 .await
                 .map_err(fail)?,
         };
+        let touched = touched_devices(block);
         if let Some(index) = &self.index {
             let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
             index
                 .index_block(height, block.header.timestamp_ms, &ids, &executed.movements)
+                .map_err(|e| fail(e.to_string()))?;
+            let readings: Vec<IndexedReading<'_>> = block
+                .readings
+                .iter()
+                .zip(&executed.reading_receipts)
+                .map(|(r, rc)| IndexedReading {
+                    reading: r,
+                    index: rc.index,
+                    rejected: rc.rejected,
+                })
+                .collect();
+            let reader = store.begin(Some(&executed.spec));
+            let overlay = Overlay::new(&reader);
+            let mut records = Vec::new();
+            for id in &touched {
+                if let Ok(Some(d)) = devices::load(&overlay, id).await {
+                    records.push(d);
+                }
+            }
+            drop(overlay);
+            drop(reader);
+            index
+                .index_readings(
+                    height,
+                    block.header.timestamp_ms,
+                    &readings,
+                    &block.txs,
+                    &records,
+                )
                 .map_err(|e| fail(e.to_string()))?;
         }
         store
@@ -644,16 +975,56 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             }
             self.metrics.pool_size.set(pool.len() as i64);
         }
+        let mut accepted = 0u64;
+        for (r, rc) in block.readings.iter().zip(&executed.reading_receipts) {
+            match rc.rejected {
+                None => accepted += 1,
+                Some(code) => self.count_rejected(code),
+            }
+            let _ = self.events.send(ReadingEvent {
+                reading_id: r.id(),
+                device: r.device().clone(),
+                seq: r.seq(),
+                outcome: rc.rejected.map_or(Ok(height), Err),
+            });
+        }
+        self.metrics.readings.inc_by(accepted);
+        self.prune_reading_pool(&store, block, &touched).await;
         self.metrics.finalized_height.set(height as i64);
         self.metrics.blocks.inc();
         self.metrics.txs.inc_by(block.txs.len() as u64);
         let latency = now_ms.saturating_sub(block.header.timestamp_ms) as f64 / 1000.0;
         self.metrics.finality_latency.observe(latency);
         if height.is_multiple_of(100) || !block.txs.is_empty() {
-            info!(height, txs = block.txs.len(), root = %block.header.state_root, "finalized");
+            info!(
+                height,
+                txs = block.txs.len(),
+                readings = block.readings.len(),
+                root = %block.header.state_root,
+                "finalized"
+            );
         }
         Ok(())
     }
+}
+
+/// The devices a block's transactions or readings change, sorted, without repeats.
+fn touched_devices(block: &Block) -> Vec<DeviceId> {
+    let mut ids: Vec<DeviceId> = block
+        .txs
+        .iter()
+        .filter_map(|t| match &t.tx.body {
+            TxBody::DeviceRegister { device, .. }
+            | TxBody::DeviceSetStatus { device, .. }
+            | TxBody::DeviceRotateKey { device, .. }
+            | TxBody::DeviceTransfer { device, .. } => Some(device.clone()),
+            _ => None,
+        })
+        .chain(block.readings.iter().map(|r| r.device().clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// Signatures were verified at submission (or are verified by the strict path).

@@ -121,6 +121,12 @@ pub struct ConsensusSection {
     /// Most transactions in a block.
     #[serde(default = "default_max_block_txs")]
     pub max_block_txs: usize,
+    /// Most readings in a block.
+    #[serde(default = "default_max_block_readings")]
+    pub max_block_readings: usize,
+    /// Most encoded bytes of a block.
+    #[serde(default = "default_max_block_bytes")]
+    pub max_block_bytes: usize,
     /// How far a block's timestamp may be ahead of this node's clock.
     #[serde(default = "default_max_clock_skew_ms")]
     pub max_clock_skew_ms: u64,
@@ -133,6 +139,8 @@ impl Default for ConsensusSection {
             certification_timeout_ms: default_certification_timeout_ms(),
             timeout_retry_ms: default_timeout_retry_ms(),
             max_block_txs: default_max_block_txs(),
+            max_block_readings: default_max_block_readings(),
+            max_block_bytes: default_max_block_bytes(),
             max_clock_skew_ms: default_max_clock_skew_ms(),
         }
     }
@@ -149,6 +157,12 @@ pub struct PoolSection {
     /// transaction may be).
     #[serde(default = "default_pool_max_per_account")]
     pub max_per_account: usize,
+    /// Most pending readings in total.
+    #[serde(default = "default_pool_max_readings")]
+    pub max_readings: usize,
+    /// Most pending readings of one device.
+    #[serde(default = "default_pool_max_per_device")]
+    pub max_per_device: usize,
 }
 
 impl Default for PoolSection {
@@ -156,6 +170,8 @@ impl Default for PoolSection {
         Self {
             max_txs: default_pool_max_txs(),
             max_per_account: default_pool_max_per_account(),
+            max_readings: default_pool_max_readings(),
+            max_per_device: default_pool_max_per_device(),
         }
     }
 }
@@ -183,6 +199,18 @@ fn default_timeout_retry_ms() -> u64 {
 }
 fn default_max_block_txs() -> usize {
     5000
+}
+fn default_max_block_readings() -> usize {
+    20_000
+}
+fn default_max_block_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_pool_max_readings() -> usize {
+    200_000
+}
+fn default_pool_max_per_device() -> usize {
+    1024
 }
 fn default_max_clock_skew_ms() -> u64 {
     5000
@@ -232,7 +260,19 @@ impl NodeConfig {
         if c.max_block_txs == 0 || c.max_block_txs > verity_types::block::MAX_BLOCK_TXS {
             return bad("consensus.max_block_txs must be 1..=50000");
         }
-        if self.pool.max_txs == 0 || self.pool.max_per_account == 0 {
+        if c.max_block_readings == 0
+            || c.max_block_readings > verity_types::block::MAX_BLOCK_READINGS
+        {
+            return bad("consensus.max_block_readings must be 1..=200000");
+        }
+        if c.max_block_bytes < 64 * 1024 {
+            return bad("consensus.max_block_bytes must be at least 65536");
+        }
+        if self.pool.max_txs == 0
+            || self.pool.max_per_account == 0
+            || self.pool.max_readings == 0
+            || self.pool.max_per_device == 0
+        {
             return bad("pool limits must be positive");
         }
         if self.api.max_body_bytes < verity_types::tx::MAX_TX_BYTES {
@@ -241,9 +281,10 @@ impl NodeConfig {
         if self.api.max_page == 0 {
             return bad("api.max_page must be positive");
         }
-        let needed = (c.max_block_txs * verity_types::tx::MAX_TX_BYTES + 4096) as u64;
-        if (self.p2p.max_message_bytes as u64) < needed {
-            return bad("p2p.max_message_bytes is too small for consensus.max_block_txs");
+        if (self.p2p.max_message_bytes as u64) < c.max_block_bytes as u64 + 64 * 1024 {
+            return bad(
+                "p2p.max_message_bytes must exceed consensus.max_block_bytes by at least 65536",
+            );
         }
         if self.node.worker_threads == 0 {
             return bad("node.worker_threads must be positive");

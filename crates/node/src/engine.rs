@@ -27,10 +27,9 @@ use commonware_storage::archive::immutable;
 use commonware_utils::{NZDuration, NZU64, NZUsize, acknowledgement::Exact, ordered::Set};
 use rand_core10::CryptoRng;
 use std::{sync::Arc, time::Duration};
-use verity_types::{Block, Hash};
+use verity_types::{Block, Hash, block::BlockLimits};
 
-/// Domain separator of all consensus signatures of Verity networks.
-pub const NAMESPACE: &[u8] = b"verity-v1";
+pub use verity_types::proof::NAMESPACE;
 
 /// Timing and size settings of consensus.
 #[derive(Clone, Debug)]
@@ -43,8 +42,8 @@ pub struct EngineConfig {
     pub certification_timeout: Duration,
     /// Retry interval after a timeout.
     pub timeout_retry: Duration,
-    /// Most transactions in a block.
-    pub max_block_txs: usize,
+    /// What a block may hold (the same on every validator).
+    pub block_limits: BlockLimits,
 }
 
 /// The p2p channels a validator uses.
@@ -167,7 +166,7 @@ where
         .expect("finalizations archive opens");
     let blocks: immutable::Archive<E, Hash, Arc<Block>> = immutable::Archive::init(
         context.child("blocks"),
-        archive_config(prefix, "blocks", &page_cache, config.max_block_txs),
+        archive_config(prefix, "blocks", &page_cache, config.block_limits),
     )
     .await
     .expect("blocks archive opens");
@@ -189,7 +188,7 @@ where
                 replay_buffer: NZUsize!(1 << 20),
                 key_write_buffer: NZUsize!(1 << 20),
                 value_write_buffer: NZUsize!(1 << 20),
-                block_codec_config: config.max_block_txs,
+                block_codec_config: config.block_limits,
                 max_repair: NZUsize!(20),
                 max_pending_acks: NZUsize!(16),
                 strategy: Sequential,
@@ -219,7 +218,7 @@ where
             mailbox_size: NZUsize!(1024),
             deque_size: 10,
             priority: false,
-            codec_config: config.max_block_txs,
+            codec_config: config.block_limits,
             peer_provider: peers.clone(),
             strategy: Sequential,
         },

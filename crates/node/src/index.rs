@@ -1,20 +1,29 @@
 //! Query indexes: a read model derived from finalized blocks, kept in redb (an embedded
-//! database made for range scans): where each transaction was committed, and each account's
-//! history of movements. It records the height it reflects. It is written before the ledger
-//! state commits a block, and on start anything above the state's height is cut off, so a crash
-//! in between is repaired when the block is executed again.
+//! database made for range scans): where each transaction was committed, each account's
+//! history of movements, each reading with its outcome, each device's readings by time, the
+//! latest value per sensor, the device registry's summaries and lifecycle events. It records
+//! the height it reflects. It is written before the ledger state commits a block, and on start
+//! the transaction and history entries above the state's height are cut off, so a crash in
+//! between is repaired when the block is executed again. The reading and device tables are
+//! keyed by what they describe and written with the same values when a block is indexed again,
+//! so they need no cutting.
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use verity_ledger::accounts::Movement;
-use verity_types::{AccountId, Hash};
+use verity_ledger::{accounts::Movement, devices::DeviceRecord};
+use verity_types::{AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody};
 
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
 const HEIGHT_TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_txs");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 const HEIGHT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_history");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("readings");
+const DEVICE_READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_readings");
+const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
+const DEVICE_EVENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_events");
+const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const INDEXED_HEIGHT: &str = "indexed_height";
 
 /// Index failures.
@@ -102,6 +111,11 @@ impl Index {
             w.open_table(HISTORY).map_err(ie)?;
             w.open_table(HEIGHT_HISTORY).map_err(ie)?;
             w.open_table(META).map_err(ie)?;
+            w.open_table(READINGS).map_err(ie)?;
+            w.open_table(DEVICE_READINGS).map_err(ie)?;
+            w.open_table(LATEST).map_err(ie)?;
+            w.open_table(DEVICE_EVENTS).map_err(ie)?;
+            w.open_table(DEVICES).map_err(ie)?;
         }
         w.commit().map_err(ie)?;
         Ok(Self { db })
@@ -287,4 +301,365 @@ impl Index {
 fn parse_cursor(c: &str) -> Option<(u64, u32)> {
     let (h, s) = c.split_once('-')?;
     Some((h.parse().ok()?, s.parse().ok()?))
+}
+
+/// A reading of a finalized block with its outcome, to index.
+pub struct IndexedReading<'a> {
+    /// The reading.
+    pub reading: &'a Reading,
+    /// Its position among the block's readings.
+    pub index: u32,
+    /// Why the block rejected it, if it did.
+    pub rejected: Option<RejectCode>,
+}
+
+/// A reading as the index keeps it.
+#[derive(Clone, Debug)]
+pub struct StoredReading {
+    /// Height of the block that holds it.
+    pub height: u64,
+    /// Position among the block's readings.
+    pub index: u32,
+    /// Why the block rejected it, if it did.
+    pub rejected: Option<RejectCode>,
+    /// The bytes as the device sent them.
+    pub bytes: Vec<u8>,
+}
+
+impl StoredReading {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(13 + self.bytes.len());
+        v.extend_from_slice(&self.height.to_be_bytes());
+        v.extend_from_slice(&self.index.to_be_bytes());
+        v.push(self.rejected.map_or(0, RejectCode::tag));
+        v.extend_from_slice(&self.bytes);
+        v
+    }
+
+    fn decode(v: &[u8]) -> Result<Self, IndexError> {
+        if v.len() < 13 {
+            return Err(IndexError::Db("corrupt reading entry".into()));
+        }
+        Ok(Self {
+            height: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+            index: u32::from_be_bytes(v[8..12].try_into().expect("4 bytes")),
+            rejected: RejectCode::from_tag(v[12]),
+            bytes: v[13..].to_vec(),
+        })
+    }
+}
+
+/// A page of a device's readings.
+#[derive(Clone, Debug)]
+pub struct ReadingsPage {
+    /// The readings.
+    pub readings: Vec<StoredReading>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn device_prefix(device: &DeviceId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + device.as_str().len() + 16);
+    k.push(device.as_str().len() as u8);
+    k.extend_from_slice(device.as_str().as_bytes());
+    k
+}
+
+fn device_reading_key(device: &DeviceId, time_ms: u64, seq: u64) -> Vec<u8> {
+    let mut k = device_prefix(device);
+    k.extend_from_slice(&time_ms.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// A reading's position in time: its earliest record, in milliseconds.
+fn reading_time_ms(r: &Reading) -> u64 {
+    (r.min_time() * 1000.0).clamp(0.0, u64::MAX as f64) as u64
+}
+
+/// The JSON summary of a device record.
+pub fn device_json(d: &DeviceRecord) -> serde_json::Value {
+    serde_json::json!({
+        "device_id": d.id.as_str(),
+        "owner": d.owner.to_string(),
+        "alg": d.key.algorithm().name(),
+        "public_key": hex::encode(d.key.as_bytes()),
+        "status": d.status.name(),
+        "last_seq": d.last_seq,
+        "registered_height": d.registered_height,
+        "key_height": d.key_height,
+        "meta": d.meta.entries(),
+    })
+}
+
+fn device_event(tx: &SignedTransaction) -> Option<(&DeviceId, serde_json::Value)> {
+    use serde_json::json;
+    Some(match &tx.tx.body {
+        TxBody::DeviceRegister { device, key, .. } => (
+            device,
+            json!({"event": "registered", "alg": key.algorithm().name(),
+                   "public_key": hex::encode(key.as_bytes()), "owner": tx.tx.account().to_string()}),
+        ),
+        TxBody::DeviceSetStatus { device, status } => {
+            (device, json!({"event": "status", "status": status.name()}))
+        }
+        TxBody::DeviceRotateKey { device, key } => (
+            device,
+            json!({"event": "key_rotated", "alg": key.algorithm().name(),
+                   "public_key": hex::encode(key.as_bytes())}),
+        ),
+        TxBody::DeviceTransfer { device, to } => (
+            device,
+            json!({"event": "transferred", "to": to.to_string()}),
+        ),
+        _ => return None,
+    })
+}
+
+impl Index {
+    /// Indexes a finalized block's readings and device changes (idempotent). `devices` are the
+    /// records, after the block, of every device it touched.
+    pub fn index_readings(
+        &self,
+        height: u64,
+        timestamp_ms: u64,
+        readings: &[IndexedReading<'_>],
+        txs: &[SignedTransaction],
+        devices: &[DeviceRecord],
+    ) -> Result<(), IndexError> {
+        let w = self.db.begin_write().map_err(ie)?;
+        {
+            let mut by_id = w.open_table(READINGS).map_err(ie)?;
+            let mut by_device = w.open_table(DEVICE_READINGS).map_err(ie)?;
+            let mut latest = w.open_table(LATEST).map_err(ie)?;
+            for ir in readings {
+                let r = ir.reading;
+                let stored = StoredReading {
+                    height,
+                    index: ir.index,
+                    rejected: ir.rejected,
+                    bytes: r.bytes().to_vec(),
+                };
+                if ir.rejected.is_some() {
+                    // Kept whole under its id: it is not among the device's readings.
+                    let mut v = vec![1u8];
+                    v.extend_from_slice(&stored.encode());
+                    by_id
+                        .insert(r.id().0.as_slice(), v.as_slice())
+                        .map_err(ie)?;
+                    continue;
+                }
+                let key = device_reading_key(r.device(), reading_time_ms(r), r.seq());
+                by_device
+                    .insert(key.as_slice(), stored.encode().as_slice())
+                    .map_err(ie)?;
+                let mut v = vec![0u8];
+                v.extend_from_slice(&key);
+                by_id
+                    .insert(r.id().0.as_slice(), v.as_slice())
+                    .map_err(ie)?;
+                for rec in r.records() {
+                    let mut k = device_prefix(r.device());
+                    k.extend_from_slice(rec.name.as_bytes());
+                    let newer = match latest.get(k.as_slice()).map_err(ie)? {
+                        Some(old) => {
+                            let old: serde_json::Value =
+                                serde_json::from_slice(old.value()).map_err(ie)?;
+                            old["t"].as_f64().is_none_or(|t| rec.time >= t)
+                        }
+                        None => true,
+                    };
+                    if newer {
+                        let mut j = rec.to_json();
+                        j["reading_id"] = hex::encode(r.id().0).into();
+                        j["seq"] = r.seq().into();
+                        j["height"] = height.into();
+                        let v = serde_json::to_vec(&j).map_err(ie)?;
+                        latest.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
+                    }
+                }
+            }
+            let mut events = w.open_table(DEVICE_EVENTS).map_err(ie)?;
+            for (i, tx) in txs.iter().enumerate() {
+                let Some((device, mut event)) = device_event(tx) else {
+                    continue;
+                };
+                event["height"] = height.into();
+                event["timestamp_ms"] = timestamp_ms.into();
+                event["tx_id"] = hex::encode(tx.id().0).into();
+                event["by"] = tx.tx.account().to_string().into();
+                let mut k = device_prefix(device);
+                k.extend_from_slice(&height.to_be_bytes());
+                k.extend_from_slice(&(i as u32).to_be_bytes());
+                let v = serde_json::to_vec(&event).map_err(ie)?;
+                events.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
+            }
+            let mut summaries = w.open_table(DEVICES).map_err(ie)?;
+            for d in devices {
+                let v = serde_json::to_vec(&device_json(d)).map_err(ie)?;
+                summaries.insert(d.id.as_str(), v.as_slice()).map_err(ie)?;
+            }
+        }
+        w.commit().map_err(ie)
+    }
+
+    /// A committed or block-rejected reading.
+    pub fn reading(&self, id: &Hash) -> Result<Option<StoredReading>, IndexError> {
+        let r = self.db.begin_read().map_err(ie)?;
+        let by_id = r.open_table(READINGS).map_err(ie)?;
+        let Some(v) = by_id.get(id.0.as_slice()).map_err(ie)? else {
+            return Ok(None);
+        };
+        let v = v.value();
+        match v.first() {
+            Some(1) => StoredReading::decode(&v[1..]).map(Some),
+            Some(0) => {
+                let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
+                let stored = t.get(&v[1..]).map_err(ie)?;
+                stored.map(|s| StoredReading::decode(s.value())).transpose()
+            }
+            _ => Err(IndexError::Db("corrupt reading pointer".into())),
+        }
+    }
+
+    /// A page of a device's committed readings with earliest record time in
+    /// `[from_ms, to_ms]`, oldest first (or newest first with `descending`).
+    pub fn device_readings(
+        &self,
+        device: &DeviceId,
+        from_ms: u64,
+        to_ms: u64,
+        cursor: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<ReadingsPage, IndexError> {
+        let r = self.db.begin_read().map_err(ie)?;
+        let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
+        let mut lo = device_reading_key(device, from_ms, 0);
+        let mut hi = device_reading_key(device, to_ms, u64::MAX);
+        if let Some(c) = cursor {
+            let (time, seq) =
+                parse_cursor64(c).ok_or_else(|| IndexError::BadCursor(c.to_string()))?;
+            let at = device_reading_key(device, time, seq);
+            if descending {
+                hi = at;
+            } else {
+                lo = at;
+            }
+        }
+        let cursor_key = cursor.map(|_| if descending { hi.clone() } else { lo.clone() });
+        let mut readings = Vec::new();
+        let mut last_key = None;
+        let mut more = false;
+        let range = t.range(lo.as_slice()..=hi.as_slice()).map_err(ie)?;
+        let mut consume = |k: &[u8], v: &[u8]| -> Result<bool, IndexError> {
+            if cursor_key.as_deref() == Some(k) {
+                return Ok(true);
+            }
+            if readings.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            readings.push(StoredReading::decode(v)?);
+            last_key = Some(k.to_vec());
+            Ok(true)
+        };
+        if descending {
+            for item in range.rev() {
+                let (k, v) = item.map_err(ie)?;
+                if !consume(k.value(), v.value())? {
+                    break;
+                }
+            }
+        } else {
+            for item in range {
+                let (k, v) = item.map_err(ie)?;
+                if !consume(k.value(), v.value())? {
+                    break;
+                }
+            }
+        }
+        let next_cursor = match (more, last_key) {
+            (true, Some(k)) => {
+                let n = k.len();
+                let time = u64::from_be_bytes(k[n - 16..n - 8].try_into().expect("8 bytes"));
+                let seq = u64::from_be_bytes(k[n - 8..].try_into().expect("8 bytes"));
+                Some(format!("{time}-{seq}"))
+            }
+            _ => None,
+        };
+        Ok(ReadingsPage {
+            readings,
+            next_cursor,
+        })
+    }
+
+    /// The latest committed value of each sensor name of a device.
+    pub fn latest(&self, device: &DeviceId) -> Result<Vec<serde_json::Value>, IndexError> {
+        self.scan_prefix(LATEST, &device_prefix(device), usize::MAX)
+    }
+
+    /// A device's lifecycle events, oldest first (at most `limit`).
+    pub fn device_events(
+        &self,
+        device: &DeviceId,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, IndexError> {
+        self.scan_prefix(DEVICE_EVENTS, &device_prefix(device), limit)
+    }
+
+    fn scan_prefix(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, IndexError> {
+        let r = self.db.begin_read().map_err(ie)?;
+        let t = r.open_table(table).map_err(ie)?;
+        let mut out = Vec::new();
+        for item in t.range(prefix..).map_err(ie)? {
+            let (k, v) = item.map_err(ie)?;
+            if !k.value().starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(serde_json::from_slice(v.value()).map_err(ie)?);
+        }
+        Ok(out)
+    }
+
+    /// Device summaries in id order after `after`, optionally only those of `owner` (at most
+    /// `limit`).
+    pub fn devices(
+        &self,
+        owner: Option<&AccountId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, IndexError> {
+        let r = self.db.begin_read().map_err(ie)?;
+        let t = r.open_table(DEVICES).map_err(ie)?;
+        let mut out = Vec::new();
+        let range = match after {
+            Some(a) => t.range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => t.range::<&str>(..),
+        }
+        .map_err(ie)?;
+        let owner = owner.map(|o| o.to_string());
+        for item in range {
+            let (_, v) = item.map_err(ie)?;
+            let j: serde_json::Value = serde_json::from_slice(v.value()).map_err(ie)?;
+            if owner.as_deref().is_some_and(|o| j["owner"] != o) {
+                continue;
+            }
+            out.push(j);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_cursor64(c: &str) -> Option<(u64, u64)> {
+    let (a, b) = c.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }

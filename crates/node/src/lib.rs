@@ -6,5 +6,7 @@ pub mod config;
 pub mod engine;
 pub mod gossip;
 pub mod index;
+pub mod ingest;
 pub mod pool;
+pub mod readings;
 pub mod runner;

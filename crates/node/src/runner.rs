@@ -10,6 +10,7 @@ use crate::{
     gossip,
     index::Index,
     pool::Pool,
+    readings::ReadingPool,
 };
 use anyhow::{Context as _, anyhow};
 use commonware_codec::DecodeExt as _;
@@ -26,7 +27,7 @@ use commonware_stream::{
 use commonware_utils::{NZU32, NZUsize, ordered::Map};
 use std::{sync::Arc, time::Duration};
 use tracing::{info, warn};
-use verity_types::Genesis;
+use verity_types::{Genesis, block::BlockLimits};
 
 /// Reads a consensus key file (hex of the 32-byte Ed25519 seed).
 pub fn read_validator_key(path: &std::path::Path) -> anyhow::Result<ed25519::PrivateKey> {
@@ -87,10 +88,13 @@ async fn run_in(
     let me = signer.public_key();
     let limits = ChainLimits {
         max_block_txs: config.consensus.max_block_txs,
+        max_block_readings: config.consensus.max_block_readings,
+        max_block_bytes: config.consensus.max_block_bytes,
         max_clock_skew_ms: config.consensus.max_clock_skew_ms,
         max_nonce_ahead: config.pool.max_per_account as u64,
     };
     let pool = Pool::new(config.pool.max_txs, config.pool.max_per_account);
+    let readings = ReadingPool::new(config.pool.max_readings, config.pool.max_per_device);
     let chain = Arc::new(
         Chain::open(
             context.child("chain"),
@@ -99,7 +103,7 @@ async fn run_in(
             validators.clone(),
             Some(index),
             limits,
-            pool,
+            (pool, readings),
         )
         .await?,
     );
@@ -166,7 +170,11 @@ async fn run_in(
             leader_timeout: Duration::from_millis(config.consensus.leader_timeout_ms),
             certification_timeout: Duration::from_millis(config.consensus.certification_timeout_ms),
             timeout_retry: Duration::from_millis(config.consensus.timeout_retry_ms),
-            max_block_txs: config.consensus.max_block_txs,
+            block_limits: BlockLimits {
+                max_txs: config.consensus.max_block_txs,
+                max_readings: config.consensus.max_block_readings,
+                max_bytes: config.consensus.max_block_bytes,
+            },
         },
         chain.clone(),
         signer,
@@ -189,6 +197,7 @@ async fn run_in(
         chain: chain.clone(),
         marshal,
         gossip,
+        ingest: crate::ingest::Ingest::start(chain.clone()),
         metrics: Box::new(move || metrics_ctx.encode()),
         name: config.node.name.clone(),
         max_body_bytes: config.api.max_body_bytes,

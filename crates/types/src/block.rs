@@ -1,10 +1,12 @@
 //! Blocks: a header that commits to everything (parent, height, time, proposer and the roots of
-//! the transactions, readings, receipts and resulting ledger state) and the transactions.
+//! the transactions, readings, receipts and resulting ledger state), the transactions and the
+//! device readings.
 //!
 //! A block's hash is the SHA-256 of its encoded header; decoding a block recomputes its
-//! transactions root, so a body can never be swapped under a known hash.
+//! transactions and readings roots, so a body can never be swapped under a known hash, and
+//! re-checks every reading's format (a block with a malformed reading is invalid).
 
-use crate::{Hash, SignedTransaction, hash::sha256, merkle};
+use crate::{Hash, Reading, SignedTransaction, hash::sha256, merkle};
 use bytes::BufMut;
 use commonware_codec::Buf;
 use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
@@ -17,6 +19,19 @@ pub const HEADER_VERSION: u8 = 1;
 pub const HEADER_BYTES: usize = 1 + 32 + 8 + 8 + 32 + 4 * 32;
 /// Absolute upper bound on transactions in a block (nodes configure a lower one).
 pub const MAX_BLOCK_TXS: usize = 50_000;
+/// Absolute upper bound on readings in a block (nodes configure a lower one).
+pub const MAX_BLOCK_READINGS: usize = 200_000;
+
+/// What a node accepts in one block; every validator of a network must use the same limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLimits {
+    /// Most transactions.
+    pub max_txs: usize,
+    /// Most readings.
+    pub max_readings: usize,
+    /// Most encoded bytes of the whole block.
+    pub max_bytes: usize,
+}
 
 /// A block header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,22 +106,37 @@ impl Read for Header {
     }
 }
 
-/// A block: header and transactions. Cheap to clone (the hash is cached).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A block: header, transactions and readings. The hash is cached.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     /// The header.
     pub header: Header,
-    /// The transactions, in execution order.
+    /// The transactions, in execution order (before the readings).
     pub txs: Vec<SignedTransaction>,
+    /// The device readings, in execution order.
+    pub readings: Vec<Reading>,
     hash: Hash,
 }
 
+impl Eq for Block {}
+
 impl Block {
-    /// Assembles a block, computing its hash. The caller sets `header.txs_root` (see
-    /// [Block::txs_root_of]).
-    pub fn new(header: Header, txs: Vec<SignedTransaction>) -> Self {
+    /// Assembles a block, computing its hash. The caller sets `header.txs_root` and
+    /// `header.readings_root` (see [Block::txs_root_of] and [Block::readings_root_of]).
+    pub fn new(header: Header, txs: Vec<SignedTransaction>, readings: Vec<Reading>) -> Self {
         let hash = header.hash();
-        Self { header, txs, hash }
+        Self {
+            header,
+            txs,
+            readings,
+            hash,
+        }
+    }
+
+    /// The Merkle root over reading ids.
+    pub fn readings_root_of(readings: &[Reading]) -> Hash {
+        let ids: Vec<Hash> = readings.iter().map(|r| r.id()).collect();
+        merkle::root(&ids)
     }
 
     /// The block hash (hash of the header).
@@ -135,6 +165,7 @@ impl Block {
                 state_root,
             },
             Vec::new(),
+            Vec::new(),
         )
     }
 }
@@ -143,21 +174,32 @@ impl Write for Block {
     fn write(&self, buf: &mut impl BufMut) {
         self.header.write(buf);
         self.txs.write(buf);
+        buf.put_u32(self.readings.len() as u32);
+        for r in &self.readings {
+            buf.put_u16(r.bytes().len() as u16);
+            buf.put_slice(r.bytes());
+        }
     }
 }
 
 impl EncodeSize for Block {
     fn encode_size(&self) -> usize {
-        self.header.encode_size() + self.txs.encode_size()
+        self.header.encode_size()
+            + self.txs.encode_size()
+            + 4
+            + self
+                .readings
+                .iter()
+                .map(|r| 2 + r.bytes().len())
+                .sum::<usize>()
     }
 }
 
 impl Read for Block {
-    /// The most transactions a block may hold.
-    type Cfg = usize;
-    fn read_cfg(buf: &mut impl Buf, max_txs: &usize) -> Result<Self, CodecError> {
+    type Cfg = BlockLimits;
+    fn read_cfg(buf: &mut impl Buf, limits: &BlockLimits) -> Result<Self, CodecError> {
         let header = Header::read(buf)?;
-        let range: RangeCfg<usize> = (0..=(*max_txs).min(MAX_BLOCK_TXS)).into();
+        let range: RangeCfg<usize> = (0..=limits.max_txs.min(MAX_BLOCK_TXS)).into();
         let txs = Vec::<SignedTransaction>::read_cfg(buf, &(range, ()))?;
         if Self::txs_root_of(&txs) != header.txs_root {
             return Err(CodecError::Invalid(
@@ -165,7 +207,29 @@ impl Read for Block {
                 "transactions do not match the header",
             ));
         }
-        Ok(Self::new(header, txs))
+        let n = u32::read(buf)? as usize;
+        if n > limits.max_readings.min(MAX_BLOCK_READINGS) {
+            return Err(CodecError::InvalidLength(n));
+        }
+        let mut readings = Vec::with_capacity(n.min(buf.remaining() / 2));
+        for _ in 0..n {
+            let len = u16::read(buf)? as usize;
+            if buf.remaining() < len {
+                return Err(CodecError::EndOfBuffer);
+            }
+            let mut bytes = vec![0u8; len];
+            buf.copy_to_slice(&mut bytes);
+            let reading = Reading::decode(&bytes)
+                .map_err(|_| CodecError::Invalid("Block", "a reading is not well-formed"))?;
+            readings.push(reading);
+        }
+        if Self::readings_root_of(&readings) != header.readings_root {
+            return Err(CodecError::Invalid(
+                "Block",
+                "readings do not match the header",
+            ));
+        }
+        Ok(Self::new(header, txs, readings))
     }
 }
 
@@ -189,8 +253,8 @@ impl commonware_consensus::Block for Block {
 }
 
 impl commonware_consensus::BoundedBlock for Block {
-    fn max_encode_size(max_txs: &usize) -> usize {
-        HEADER_BYTES + 5 + (*max_txs).min(MAX_BLOCK_TXS) * crate::tx::MAX_TX_BYTES
+    fn max_encode_size(limits: &BlockLimits) -> usize {
+        limits.max_bytes
     }
 }
 
@@ -203,12 +267,17 @@ mod tests {
     fn genesis_roundtrip_and_tamper() {
         let g = Block::genesis(1, sha256(b"state"));
         let bytes = g.encode();
-        let back = Block::decode_cfg(bytes.clone(), &10).unwrap();
+        let limits = BlockLimits {
+            max_txs: 10,
+            max_readings: 10,
+            max_bytes: 1 << 20,
+        };
+        let back = Block::decode_cfg(bytes.clone(), &limits).unwrap();
         assert_eq!(back, g);
         assert_eq!(back.hash(), g.header.hash());
         let mut bad = bytes.to_vec();
         bad[60] ^= 1;
-        let changed = Block::decode_cfg(bad, &10).unwrap();
+        let changed = Block::decode_cfg(bad, &limits).unwrap();
         assert_ne!(changed.hash(), g.hash());
     }
 }

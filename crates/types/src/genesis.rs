@@ -72,6 +72,9 @@ pub struct GenesisAccount {
     /// The organization it acts for, if any.
     #[serde(default)]
     pub organization: Option<OrgId>,
+    /// Whether it administers its organization (acts on any of the organization's devices).
+    #[serde(default)]
+    pub admin: bool,
     /// Initial balances in minor units, by asset code.
     #[serde(default)]
     pub balances: std::collections::BTreeMap<AssetCode, Amount>,
@@ -197,6 +200,12 @@ impl Genesis {
             {
                 return bad(format!(
                     "account {} names unknown organization",
+                    acct.account
+                ));
+            }
+            if acct.admin && acct.organization.is_none() {
+                return bad(format!(
+                    "account {} is an admin but names no organization",
                     acct.account
                 ));
             }

@@ -3,16 +3,21 @@
 //! explicit size limits. This crate performs no I/O.
 
 pub mod block;
+pub mod device;
 pub mod genesis;
 pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod merkle;
+pub mod proof;
+pub mod reading;
 pub mod tx;
 
 pub use block::{Block, Header};
+pub use device::{DeviceId, DeviceMeta, DeviceStatus};
 pub use genesis::{Genesis, Role};
 pub use hash::Hash;
 pub use ids::{AccountId, Amount, AssetCode, Memo, Nonce, OrgId};
 pub use keys::{Algorithm, KeyFile, PublicKey, SecretKey, Signature};
+pub use reading::{Reading, ReadingError, RejectCode};
 pub use tx::{SignedTransaction, Transaction, TxBody};

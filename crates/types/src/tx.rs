@@ -7,7 +7,8 @@
 //! the whole signed encoding.
 
 use crate::{
-    AccountId, Amount, AssetCode, Hash, Memo, Nonce, PublicKey, SecretKey, Signature,
+    AccountId, Amount, AssetCode, DeviceId, DeviceMeta, DeviceStatus, Hash, Memo, Nonce, PublicKey,
+    SecretKey, Signature,
     hash::{sha256, sha256_parts},
     keys::KeyError,
 };
@@ -57,6 +58,36 @@ pub enum TxBody {
         /// Free text.
         memo: Memo,
     },
+    /// Register a device owned by the signer, who must act for an operator organization.
+    DeviceRegister {
+        /// The new device's id (never used before).
+        device: DeviceId,
+        /// Its signing key; the key's algorithm is the device's algorithm.
+        key: PublicKey,
+        /// Operator labels.
+        meta: DeviceMeta,
+    },
+    /// Move a device to another lifecycle status (suspend, resume, revoke, decommission).
+    DeviceSetStatus {
+        /// The device.
+        device: DeviceId,
+        /// Its new status.
+        status: DeviceStatus,
+    },
+    /// Replace a device's key from this block on (also reactivates a revoked device).
+    DeviceRotateKey {
+        /// The device.
+        device: DeviceId,
+        /// The new key.
+        key: PublicKey,
+    },
+    /// Hand a device to another owner, an account of an operator organization.
+    DeviceTransfer {
+        /// The device.
+        device: DeviceId,
+        /// The new owner.
+        to: AccountId,
+    },
 }
 
 impl TxBody {
@@ -66,6 +97,10 @@ impl TxBody {
             Self::Transfer { .. } => "transfer",
             Self::Mint { .. } => "mint",
             Self::Burn { .. } => "burn",
+            Self::DeviceRegister { .. } => "device_register",
+            Self::DeviceSetStatus { .. } => "device_set_status",
+            Self::DeviceRotateKey { .. } => "device_rotate_key",
+            Self::DeviceTransfer { .. } => "device_transfer",
         }
     }
 }
@@ -107,6 +142,27 @@ impl Write for TxBody {
                 amount.write(buf);
                 memo.write(buf);
             }
+            Self::DeviceRegister { device, key, meta } => {
+                buf.put_u8(3);
+                device.write(buf);
+                key.write(buf);
+                meta.write(buf);
+            }
+            Self::DeviceSetStatus { device, status } => {
+                buf.put_u8(4);
+                device.write(buf);
+                status.write(buf);
+            }
+            Self::DeviceRotateKey { device, key } => {
+                buf.put_u8(5);
+                device.write(buf);
+                key.write(buf);
+            }
+            Self::DeviceTransfer { device, to } => {
+                buf.put_u8(6);
+                device.write(buf);
+                to.write(buf);
+            }
         }
     }
 }
@@ -131,6 +187,12 @@ impl EncodeSize for TxBody {
                 amount,
                 memo,
             } => asset.encode_size() + amount.encode_size() + memo.encode_size(),
+            Self::DeviceRegister { device, key, meta } => {
+                device.encode_size() + key.encode_size() + meta.encode_size()
+            }
+            Self::DeviceSetStatus { device, status } => device.encode_size() + status.encode_size(),
+            Self::DeviceRotateKey { device, key } => device.encode_size() + key.encode_size(),
+            Self::DeviceTransfer { device, to } => device.encode_size() + to.encode_size(),
         }
     }
 }
@@ -155,6 +217,23 @@ impl Read for TxBody {
                 asset: AssetCode::read(buf)?,
                 amount: Amount::read(buf)?,
                 memo: Memo::read(buf)?,
+            }),
+            3 => Ok(Self::DeviceRegister {
+                device: DeviceId::read(buf)?,
+                key: PublicKey::read(buf)?,
+                meta: DeviceMeta::read(buf)?,
+            }),
+            4 => Ok(Self::DeviceSetStatus {
+                device: DeviceId::read(buf)?,
+                status: DeviceStatus::read(buf)?,
+            }),
+            5 => Ok(Self::DeviceRotateKey {
+                device: DeviceId::read(buf)?,
+                key: PublicKey::read(buf)?,
+            }),
+            6 => Ok(Self::DeviceTransfer {
+                device: DeviceId::read(buf)?,
+                to: AccountId::read(buf)?,
             }),
             t => Err(CodecError::InvalidEnum(t)),
         }

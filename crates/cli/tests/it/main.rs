@@ -1,6 +1,7 @@
 //! End-to-end tests: real `verity` processes on 127.0.0.1, driven only through the CLI and the
 //! HTTP API, as a user would.
 
+mod devices;
 mod harness;
 mod network;
 mod refusals;

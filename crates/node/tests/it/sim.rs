@@ -70,6 +70,7 @@ fn genesis(validators: &[ed25519::PublicKey]) -> Genesis {
         accounts: vec![GenesisAccount {
             account: issuer,
             organization: Some("bank".parse().unwrap()),
+            admin: true,
             balances: [("CNY".parse().unwrap(), Amount(1_000_000))]
                 .into_iter()
                 .collect(),
@@ -128,6 +129,8 @@ async fn start_validator(
         .spawn(move |ctx| async move {
             let limits = ChainLimits {
                 max_block_txs: 100,
+                max_block_readings: 100,
+                max_block_bytes: 1 << 20,
                 max_clock_skew_ms: 5_000,
                 max_nonce_ahead: 64,
             };
@@ -140,7 +143,10 @@ async fn start_validator(
                     validators,
                     None,
                     limits,
-                    Pool::new(10_000, 64),
+                    (
+                        Pool::new(10_000, 64),
+                        verity_node::readings::ReadingPool::new(10_000, 64),
+                    ),
                 )
                 .await
                 .expect("state opens"),
@@ -152,7 +158,11 @@ async fn start_validator(
                     leader_timeout: Duration::from_secs(1),
                     certification_timeout: Duration::from_secs(2),
                     timeout_retry: Duration::from_secs(3),
-                    max_block_txs: 100,
+                    block_limits: verity_types::block::BlockLimits {
+                        max_txs: 100,
+                        max_readings: 100,
+                        max_bytes: 1 << 20,
+                    },
                 },
                 chain.clone(),
                 signer,

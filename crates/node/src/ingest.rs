@@ -1,0 +1,88 @@
+//! Reading ingest shared by the HTTP and MQTT transports: a bounded queue drained in batches;
+//! each batch is decoded and checked against the device registry, its signatures verified
+//! together on a blocking thread (off the async executor), and the good ones admitted to the
+//! pool. Every submitter gets its own answer.
+
+use crate::{api::Ctx, chain::Chain, readings::verify_batch};
+use std::{sync::Arc, time::UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use verity_types::{PublicKey, Reading, ReadingError, RejectCode};
+
+/// Readings waiting to be checked, at most.
+pub const INGEST_QUEUE: usize = 65_536;
+/// Readings checked together, at most.
+pub const INGEST_BATCH: usize = 512;
+
+type Answer = oneshot::Sender<Result<Arc<Reading>, ReadingError>>;
+
+/// The handle transports submit readings through.
+#[derive(Clone)]
+pub struct Ingest {
+    queue: mpsc::Sender<(Vec<u8>, Answer)>,
+}
+
+impl Ingest {
+    /// Starts the ingest worker for `chain`.
+    pub fn start(chain: Arc<Chain<Ctx>>) -> Self {
+        let (queue, rx) = mpsc::channel(INGEST_QUEUE);
+        tokio::spawn(run(chain, rx));
+        Self { queue }
+    }
+
+    /// Checks a reading and puts it in the pool; answers once it is accepted or refused.
+    pub async fn submit(&self, bytes: Vec<u8>) -> Result<Arc<Reading>, ReadingError> {
+        let (tx, rx) = oneshot::channel();
+        let busy = || {
+            ReadingError::new(
+                RejectCode::PoolFull,
+                "the node's ingest queue is full; retry later",
+            )
+        };
+        self.queue.try_send((bytes, tx)).map_err(|_| busy())?;
+        rx.await.map_err(|_| busy())?
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<(Vec<u8>, Answer)>) {
+    let mut batch = Vec::with_capacity(INGEST_BATCH);
+    while rx.recv_many(&mut batch, INGEST_BATCH).await > 0 {
+        let now = now_ms();
+        let mut prepared: Vec<(Arc<Reading>, PublicKey, u64, Answer)> = Vec::new();
+        for (bytes, answer) in batch.drain(..) {
+            match chain.prepare_reading(&bytes, now).await {
+                Ok((reading, key, last_seq)) => prepared.push((reading, key, last_seq, answer)),
+                Err(e) => {
+                    chain.reading_refused(&e);
+                    let _ = answer.send(Err(e));
+                }
+            }
+        }
+        if prepared.is_empty() {
+            continue;
+        }
+        let items: Vec<(Arc<Reading>, PublicKey)> = prepared
+            .iter()
+            .map(|(r, k, _, _)| (r.clone(), *k))
+            .collect();
+        let verdicts = tokio::task::spawn_blocking(move || verify_batch(&items))
+            .await
+            .unwrap_or_default();
+        for (i, (reading, key, last_seq, answer)) in prepared.into_iter().enumerate() {
+            let ok = verdicts.get(i).copied().unwrap_or(false);
+            let result = chain
+                .admit_reading(reading.clone(), key, last_seq, ok)
+                .map(|()| reading);
+            if let Err(e) = &result {
+                chain.reading_refused(e);
+            }
+            let _ = answer.send(result);
+        }
+    }
+}

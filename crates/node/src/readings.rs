@@ -1,0 +1,331 @@
+//! The reading pool and the signature cache.
+//!
+//! The pool holds readings that passed ingest and wait for a block, bounded in total and per
+//! device; the proposer takes them per device in seq order and round-robin across devices, so a
+//! flooding device cannot starve the others. Readings dropped later (their device was revoked,
+//! or a higher seq committed first) are remembered with their code for status queries.
+//!
+//! The signature cache remembers which readings were verified under which key, so a node
+//! verifies each reading once at ingest and reuses that when it verifies a block holding it.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+use verity_ledger::ReadingCheck;
+use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
+
+/// How many refused readings the pool remembers.
+pub const REFUSED_READINGS_MEMORY: usize = 100_000;
+
+/// The pool.
+pub struct ReadingPool {
+    max_total: usize,
+    max_per_device: usize,
+    by_id: HashMap<Hash, Arc<Reading>>,
+    by_device: BTreeMap<DeviceId, BTreeMap<u64, Hash>>,
+    refused: HashMap<Hash, RejectCode>,
+    refused_order: VecDeque<Hash>,
+}
+
+impl ReadingPool {
+    /// An empty pool.
+    pub fn new(max_total: usize, max_per_device: usize) -> Self {
+        Self {
+            max_total,
+            max_per_device,
+            by_id: HashMap::new(),
+            by_device: BTreeMap::new(),
+            refused: HashMap::new(),
+            refused_order: VecDeque::new(),
+        }
+    }
+
+    /// Readings waiting.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether `id` is waiting.
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// A waiting reading.
+    pub fn get(&self, id: &Hash) -> Option<Arc<Reading>> {
+        self.by_id.get(id).cloned()
+    }
+
+    /// Adds a reading whose device's committed seq is `last_seq`. Refuses a seq not above it or
+    /// already pending (`replay`) and a reading beyond the limits (`pool_full`).
+    pub fn insert(&mut self, reading: Arc<Reading>, last_seq: u64) -> Result<(), RejectCode> {
+        if reading.seq() <= last_seq {
+            return Err(RejectCode::Replay);
+        }
+        let pending = self.by_device.get(reading.device());
+        if pending.is_some_and(|p| p.contains_key(&reading.seq())) {
+            return Err(RejectCode::Replay);
+        }
+        if self.by_id.len() >= self.max_total
+            || pending.is_some_and(|p| p.len() >= self.max_per_device)
+        {
+            return Err(RejectCode::PoolFull);
+        }
+        self.by_device
+            .entry(reading.device().clone())
+            .or_default()
+            .insert(reading.seq(), reading.id());
+        self.by_id.insert(reading.id(), reading);
+        Ok(())
+    }
+
+    /// Up to `n` readings: per device in seq order, round-robin across devices.
+    pub fn candidates(&self, n: usize) -> Vec<Reading> {
+        let mut queues: Vec<std::collections::btree_map::Values<'_, u64, Hash>> =
+            self.by_device.values().map(|m| m.values()).collect();
+        let mut out = Vec::with_capacity(n.min(self.by_id.len()));
+        while out.len() < n && !queues.is_empty() {
+            queues.retain_mut(|q| match q.next() {
+                Some(id) if out.len() < n => {
+                    out.push(self.by_id[id].as_ref().clone());
+                    true
+                }
+                _ => false,
+            });
+        }
+        out
+    }
+
+    fn remove(&mut self, id: &Hash) -> Option<Arc<Reading>> {
+        let reading = self.by_id.remove(id)?;
+        if let Some(m) = self.by_device.get_mut(reading.device()) {
+            m.remove(&reading.seq());
+            if m.is_empty() {
+                self.by_device.remove(reading.device());
+            }
+        }
+        Some(reading)
+    }
+
+    /// Removes committed readings.
+    pub fn remove_committed<'a>(&mut self, ids: impl Iterator<Item = &'a Hash>) {
+        for id in ids {
+            self.remove(id);
+        }
+    }
+
+    /// Drops and remembers a reading the ledger refused; returns it if it was pending.
+    pub fn refuse(&mut self, id: &Hash, code: RejectCode) -> Option<Arc<Reading>> {
+        let reading = self.remove(id);
+        if self.refused.insert(*id, code).is_none() {
+            self.refused_order.push_back(*id);
+            while self.refused_order.len() > REFUSED_READINGS_MEMORY {
+                if let Some(old) = self.refused_order.pop_front() {
+                    self.refused.remove(&old);
+                }
+            }
+        }
+        reading
+    }
+
+    /// Drops `device`'s pending readings with seq at most `last_seq` (now replays); returns
+    /// them.
+    pub fn prune_device(&mut self, device: &DeviceId, last_seq: u64) -> Vec<Arc<Reading>> {
+        let stale: Vec<Hash> = match self.by_device.get(device) {
+            Some(m) => m.range(..=last_seq).map(|(_, id)| *id).collect(),
+            None => return Vec::new(),
+        };
+        stale
+            .iter()
+            .filter_map(|id| self.refuse(id, RejectCode::Replay))
+            .collect()
+    }
+
+    /// Drops every pending reading of `device` with `code`; returns them.
+    pub fn drop_device(&mut self, device: &DeviceId, code: RejectCode) -> Vec<Arc<Reading>> {
+        let all: Vec<Hash> = match self.by_device.get(device) {
+            Some(m) => m.values().copied().collect(),
+            None => return Vec::new(),
+        };
+        all.iter().filter_map(|id| self.refuse(id, code)).collect()
+    }
+
+    /// Why a reading was dropped after ingest, if it was.
+    pub fn refusal(&self, id: &Hash) -> Option<RejectCode> {
+        self.refused.get(id).copied()
+    }
+}
+
+/// Remembers readings verified under a key (bounded; the oldest are forgotten first).
+pub struct SigCache {
+    max: usize,
+    inner: Mutex<(HashMap<Hash, PublicKey>, VecDeque<Hash>)>,
+}
+
+impl SigCache {
+    /// A cache of at most `max` entries.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    /// Records that `reading` verified under `key`.
+    pub fn insert(&self, reading: Hash, key: PublicKey) {
+        let mut g = self.inner.lock().expect("sig cache lock");
+        let (map, order) = &mut *g;
+        if map.insert(reading, key).is_none() {
+            order.push_back(reading);
+            while order.len() > self.max {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Whether `reading` verified under `key`.
+    pub fn verified(&self, reading: &Hash, key: &PublicKey) -> bool {
+        let g = self.inner.lock().expect("sig cache lock");
+        g.0.get(reading) == Some(key)
+    }
+}
+
+impl ReadingCheck for SigCache {
+    fn check(&self, reading: &Reading, key: &PublicKey) -> bool {
+        if self.verified(&reading.id(), key) {
+            return true;
+        }
+        let ok = reading.verify(key);
+        if ok {
+            self.insert(reading.id(), *key);
+        }
+        ok
+    }
+}
+
+/// Verifies many readings against their keys: Ed25519 in batches (falling back to one by one
+/// when a batch fails, to find the bad ones), P-256 one by one. Returns one verdict each.
+pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {
+    use verity_types::Algorithm;
+    let mut out = vec![false; items.len()];
+    let mut batch = ed25519_consensus::batch::Verifier::new();
+    let mut in_batch = Vec::new();
+    let messages: Vec<Vec<u8>> = items.iter().map(|(r, _)| r.signed_bytes()).collect();
+    for (i, (reading, key)) in items.iter().enumerate() {
+        if key.algorithm() != reading.algorithm() {
+            continue;
+        }
+        match key {
+            verity_types::PublicKey::Ed25519(pk) => {
+                let vk = ed25519_consensus::VerificationKeyBytes::from(*pk);
+                let sig = ed25519_consensus::Signature::from(reading.signature().0);
+                batch.queue((vk, sig, &messages[i]));
+                in_batch.push(i);
+            }
+            _ => {
+                debug_assert_eq!(key.algorithm(), Algorithm::P256);
+                out[i] = key.verify(&messages[i], reading.signature(), false).is_ok();
+            }
+        }
+    }
+    if in_batch.is_empty() {
+        return out;
+    }
+    if batch.verify(rand_core::OsRng).is_ok() {
+        for i in in_batch {
+            out[i] = true;
+        }
+    } else {
+        for i in in_batch {
+            out[i] = items[i]
+                .1
+                .verify(&messages[i], items[i].0.signature(), false)
+                .is_ok();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verity_types::{
+        Algorithm, SecretKey,
+        reading::{
+            SenmlValue,
+            sign::{NewRecord, sign_reading},
+        },
+    };
+
+    fn reading(key: &SecretKey, dev: &str, seq: u64) -> Arc<Reading> {
+        let bytes = sign_reading(
+            key,
+            &dev.parse().unwrap(),
+            seq,
+            &[NewRecord {
+                name: "t".into(),
+                time: 1_700_000_000.0,
+                unit: None,
+                value: SenmlValue::Number(seq as f64),
+            }],
+        );
+        Arc::new(Reading::decode(&bytes).unwrap())
+    }
+
+    #[test]
+    fn pool_limits_order_and_fairness() {
+        let k = SecretKey::generate(Algorithm::Ed25519);
+        let mut pool = ReadingPool::new(10, 3);
+        for seq in [3, 1, 2] {
+            pool.insert(reading(&k, "a", seq), 0).unwrap();
+        }
+        assert_eq!(
+            pool.insert(reading(&k, "a", 4), 0),
+            Err(RejectCode::PoolFull)
+        );
+        assert_eq!(pool.insert(reading(&k, "a", 2), 0), Err(RejectCode::Replay));
+        assert_eq!(pool.insert(reading(&k, "b", 5), 5), Err(RejectCode::Replay));
+        pool.insert(reading(&k, "b", 6), 5).unwrap();
+        let c: Vec<(String, u64)> = pool
+            .candidates(10)
+            .iter()
+            .map(|r| (r.device().to_string(), r.seq()))
+            .collect();
+        // Round-robin: a's first, b's first, then the rest of a in seq order.
+        assert_eq!(
+            c,
+            vec![
+                ("a".into(), 1),
+                ("b".into(), 6),
+                ("a".into(), 2),
+                ("a".into(), 3)
+            ]
+        );
+        let dropped = pool.prune_device(&"a".parse().unwrap(), 2);
+        assert_eq!(dropped.len(), 2);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.refusal(&dropped[0].id()), Some(RejectCode::Replay));
+    }
+
+    #[test]
+    fn batch_verification_finds_the_bad_one() {
+        let e = SecretKey::generate(Algorithm::Ed25519);
+        let p = SecretKey::generate(Algorithm::P256);
+        let other = SecretKey::generate(Algorithm::Ed25519);
+        let items = vec![
+            (reading(&e, "a", 1), e.public_key()),
+            (reading(&p, "b", 1), p.public_key()),
+            (reading(&e, "a", 2), other.public_key()),
+            (reading(&e, "a", 3), e.public_key()),
+            (reading(&p, "b", 2), e.public_key()),
+        ];
+        assert_eq!(verify_batch(&items), vec![true, true, false, true, false]);
+    }
+}

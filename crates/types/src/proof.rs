@@ -1,0 +1,265 @@
+//! Offline inclusion proofs of readings (PROTOCOL.md §5, format in docs/proofs.md).
+//!
+//! A proof carries the reading bytes, the header of the block that holds it, the Merkle path
+//! from the reading id to the header's readings root, the path from the reading's receipt
+//! (which says it was accepted) to the receipts root, and a finalization certificate: more than
+//! two thirds of the genesis validators' signatures over a header at the same or a later
+//! height. When the certificate is for a later header, the proof also carries the headers in
+//! between, each naming the previous one's hash as its parent. [ReadingProof::verify] checks all
+//! of it against the genesis alone.
+
+use crate::{
+    Genesis, Hash, Header, Reading,
+    hash::{parse_hash, sha256},
+    merkle,
+};
+use base64::Engine as _;
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_consensus::{
+    simplex::{scheme::ed25519::Scheme, types::Finalization},
+    types::Epoch,
+};
+use commonware_cryptography::{certificate::Verifier as _, ed25519};
+use commonware_parallel::Sequential;
+use commonware_utils::ordered::Set;
+use serde::{Deserialize, Serialize};
+
+/// Domain separator of all consensus signatures of Verity networks.
+pub const NAMESPACE: &[u8] = b"verity-v1";
+/// The proof format version.
+pub const PROOF_VERSION: u32 = 1;
+/// Most headers a proof may chain from the reading's block to the certified one.
+pub const MAX_PROOF_HEADERS: usize = 1024;
+
+/// A Merkle path: the tree's leaf count and the sibling hashes, lowest level first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerklePath {
+    /// Position of the leaf.
+    pub index: u32,
+    /// Leaves in the tree.
+    pub leaf_count: u32,
+    /// Sibling hashes, lowercase hex.
+    pub siblings: Vec<String>,
+}
+
+impl MerklePath {
+    /// The path of leaf `index` among `leaves`.
+    pub fn of(leaves: &[Hash], index: u32) -> Option<Self> {
+        let p = merkle::prove(leaves, index)?;
+        Some(Self {
+            index,
+            leaf_count: p.leaf_count,
+            siblings: p.siblings.iter().map(|s| hex::encode(s.0)).collect(),
+        })
+    }
+
+    fn verify(&self, leaf: &Hash, root: &Hash) -> Result<(), ProofError> {
+        let siblings = self
+            .siblings
+            .iter()
+            .map(|s| parse_hash(s).ok_or(ProofError::Format("sibling is not a 32-byte hex hash")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let proof = commonware_storage::bmt::Proof {
+            leaf_count: self.leaf_count,
+            siblings,
+        };
+        if merkle::verify(&proof, leaf, self.index, root) {
+            Ok(())
+        } else {
+            Err(ProofError::Merkle)
+        }
+    }
+}
+
+/// An inclusion proof of a reading (the JSON document `verity proof reading` writes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingProof {
+    /// Format version ([PROOF_VERSION]).
+    pub version: u32,
+    /// Always `"reading"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The chain id (genesis hash), lowercase hex.
+    pub chain_id: String,
+    /// The reading id, lowercase hex (SHA-256 of the reading bytes).
+    pub reading_id: String,
+    /// The reading as the device sent it, standard base64.
+    pub reading: String,
+    /// Height of the block that holds the reading.
+    pub height: u64,
+    /// Path from the reading id to the header's readings root.
+    pub readings_path: MerklePath,
+    /// Path from the reading's receipt to the header's receipts root.
+    pub receipt_path: MerklePath,
+    /// Encoded headers, lowercase hex: the reading's block first, then each child up to the
+    /// certified one.
+    pub headers: Vec<String>,
+    /// The finalization certificate of the last header, encoded, lowercase hex.
+    pub finalization: String,
+}
+
+/// What a valid proof establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The reading id.
+    pub reading_id: Hash,
+    /// Height of the block that committed it.
+    pub height: u64,
+    /// Its block's hash.
+    pub block_hash: Hash,
+    /// Height of the header the certificate signs.
+    pub certified_height: u64,
+    /// How many validators signed.
+    pub signers: usize,
+}
+
+/// Why a proof does not verify.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// A field is malformed.
+    #[error("malformed proof: {0}")]
+    Format(&'static str),
+    /// The proof is for another network.
+    #[error("the proof is for chain {proof}, the genesis is chain {genesis}")]
+    WrongChain {
+        /// Chain id in the proof.
+        proof: String,
+        /// Chain id of the genesis.
+        genesis: String,
+    },
+    /// The reading bytes do not hash to the reading id.
+    #[error("the reading bytes do not hash to the reading id")]
+    ReadingId,
+    /// A Merkle path does not lead to its root.
+    #[error("a Merkle path does not lead to the header's root")]
+    Merkle,
+    /// The headers do not form a chain.
+    #[error("header {0} does not name the previous header as its parent")]
+    Chain(u64),
+    /// The certificate is not for the last header, or its signatures are not a quorum.
+    #[error("finalization certificate invalid: {0}")]
+    Certificate(&'static str),
+}
+
+/// The leaf of a reading's receipt in the receipts tree:
+/// `SHA-256("rdrc" ‖ reading id ‖ index u32 big-endian ‖ outcome u8)`, where the outcome is 0
+/// for accepted, else the rejection code's tag.
+pub fn reading_receipt_leaf(reading_id: &Hash, index: u32, outcome: u8) -> Hash {
+    let mut bytes = Vec::with_capacity(41);
+    bytes.extend_from_slice(b"rdrc");
+    bytes.extend_from_slice(&reading_id.0);
+    bytes.extend_from_slice(&index.to_be_bytes());
+    bytes.push(outcome);
+    sha256(&bytes)
+}
+
+/// The validators' consensus keys named in `genesis`.
+pub fn validator_keys(genesis: &Genesis) -> Result<Vec<ed25519::PublicKey>, String> {
+    genesis
+        .validators
+        .iter()
+        .map(|v| {
+            let bytes = hex::decode(&v.public_key).map_err(|e| e.to_string())?;
+            ed25519::PublicKey::decode(bytes::Bytes::from(bytes)).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Verifies a finalization certificate of `header` against the validator set.
+pub fn verify_finalization(
+    validators: &[ed25519::PublicKey],
+    header: &Header,
+    encoded: &[u8],
+) -> Result<usize, ProofError> {
+    let set = Set::from_iter_dedup(validators.iter().cloned());
+    let verifier = Scheme::verifier(NAMESPACE, set);
+    let fin = <Finalization<Scheme, Hash> as commonware_codec::Decode>::decode_cfg(
+        bytes::Bytes::copy_from_slice(encoded),
+        &verifier.certificate_codec_config(),
+    )
+    .map_err(|_| ProofError::Certificate("does not decode"))?;
+    if fin.round().epoch() != Epoch::zero() {
+        return Err(ProofError::Certificate("wrong epoch"));
+    }
+    if fin.proposal.payload != header.hash() {
+        return Err(ProofError::Certificate("it signs another block"));
+    }
+    if !fin.verify(&mut rand10::rng(), &verifier, &Sequential) {
+        return Err(ProofError::Certificate("signatures are not a valid quorum"));
+    }
+    Ok(fin.certificate.signers.count())
+}
+
+/// Encodes a finalization certificate for a proof.
+pub fn encode_finalization(fin: &Finalization<Scheme, Hash>) -> String {
+    hex::encode(fin.encode())
+}
+
+impl ReadingProof {
+    /// Checks the proof offline against `genesis`.
+    pub fn verify(&self, genesis: &Genesis) -> Result<Verified, ProofError> {
+        if self.version != PROOF_VERSION || self.kind != "reading" {
+            return Err(ProofError::Format("unknown version or type"));
+        }
+        let chain_id = genesis.chain_id();
+        if parse_hash(&self.chain_id) != Some(chain_id) {
+            return Err(ProofError::WrongChain {
+                proof: self.chain_id.clone(),
+                genesis: hex::encode(chain_id.0),
+            });
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.reading)
+            .map_err(|_| ProofError::Format("reading is not base64"))?;
+        let reading_id = sha256(&bytes);
+        if parse_hash(&self.reading_id) != Some(reading_id) {
+            return Err(ProofError::ReadingId);
+        }
+        if self.headers.is_empty() || self.headers.len() > MAX_PROOF_HEADERS {
+            return Err(ProofError::Format("wrong number of headers"));
+        }
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| {
+                let b = hex::decode(h).map_err(|_| ProofError::Format("header is not hex"))?;
+                Header::decode(bytes::Bytes::from(b)).map_err(|_| ProofError::Format("bad header"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = &headers[0];
+        if first.height != self.height {
+            return Err(ProofError::Format("height does not match the first header"));
+        }
+        self.readings_path
+            .verify(&reading_id, &first.readings_root)?;
+        let leaf = reading_receipt_leaf(&reading_id, self.readings_path.index, 0);
+        self.receipt_path.verify(&leaf, &first.receipts_root)?;
+        for pair in headers.windows(2) {
+            if pair[1].parent != pair[0].hash() || pair[1].height != pair[0].height + 1 {
+                return Err(ProofError::Chain(pair[1].height));
+            }
+        }
+        let last = headers.last().expect("non-empty");
+        let validators = validator_keys(genesis)
+            .map_err(|_| ProofError::Format("genesis validator key invalid"))?;
+        let encoded = hex::decode(&self.finalization)
+            .map_err(|_| ProofError::Format("finalization is not hex"))?;
+        let signers = verify_finalization(&validators, last, &encoded)?;
+        Ok(Verified {
+            reading_id,
+            height: first.height,
+            block_hash: first.hash(),
+            certified_height: last.height,
+            signers,
+        })
+    }
+
+    /// The reading the proof is about (decoded).
+    pub fn decoded_reading(&self) -> Option<Reading> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.reading)
+            .ok()?;
+        Reading::decode(&bytes).ok()
+    }
+}
