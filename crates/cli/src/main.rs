@@ -83,6 +83,9 @@ struct PortArgs {
     /// First API port (node i uses this + i).
     #[arg(long, default_value_t = 8000)]
     api_port: u16,
+    /// First MQTT port of the embedded brokers (node i uses this + i).
+    #[arg(long, default_value_t = 1883)]
+    mqtt_port: u16,
 }
 
 #[derive(Subcommand)]
@@ -304,7 +307,7 @@ fn main() -> ExitCode {
 }
 
 /// Node logs: our own at info, the consensus library's chatter only from warnings up.
-const DEFAULT_LOG_FILTER: &str = "info,commonware_consensus=warn,commonware_storage=warn,commonware_p2p=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_runtime=warn";
+const DEFAULT_LOG_FILTER: &str = "info,commonware_consensus=warn,commonware_storage=warn,commonware_p2p=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_runtime=warn,rumqttd=warn";
 
 fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
@@ -520,6 +523,7 @@ impl From<PortArgs> for testnet::Ports {
             host: p.host,
             p2p: p.p2p_port,
             api: p.api_port,
+            mqtt: p.mqtt_port,
         }
     }
 }

@@ -3,7 +3,8 @@
 use anyhow::{Context as _, bail};
 use std::{collections::BTreeMap, fs, net::IpAddr, path::Path};
 use verity_node::config::{
-    ApiSection, ConsensusSection, NodeConfig, NodeSection, P2pSection, Peer, PoolSection,
+    ApiSection, ConsensusSection, MqttMode, MqttSection, NodeConfig, NodeSection, P2pSection, Peer,
+    PoolSection,
 };
 use verity_types::{
     Algorithm, Amount, KeyFile, SecretKey,
@@ -21,6 +22,8 @@ pub struct Ports {
     pub p2p: u16,
     /// Node `i` serves the API on `api + i`.
     pub api: u16,
+    /// Node `i` runs its embedded MQTT broker on `mqtt + i`.
+    pub mqtt: u16,
 }
 
 fn write_new(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
@@ -161,6 +164,14 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
             },
             consensus: ConsensusSection::default(),
             pool: PoolSection::default(),
+            mqtt: Some(MqttSection {
+                mode: MqttMode::Embedded,
+                listen: Some((ports.host, ports.mqtt + i as u16).into()),
+                listen_v5: None,
+                max_connections: 10_000,
+                broker: None,
+                client_id: format!("verity-node{i}"),
+            }),
         };
         write_new(
             &node_dir.join("config.toml"),

@@ -47,8 +47,13 @@ pub fn run(dir: &Path, validators: usize, ports: &crate::testnet::Ports) -> anyh
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start node{i}"))?;
+        let mqtt = cfg
+            .mqtt
+            .as_ref()
+            .and_then(|m| m.listen)
+            .map_or(String::new(), |a| format!("  MQTT {a}"));
         println!(
-            "node{i}: API http://{}  (log {})",
+            "node{i}: API http://{}{mqtt}  (log {})",
             cfg.api.listen,
             node_dir.join("node.log").display()
         );

@@ -190,19 +190,18 @@ impl Client {
         Ok(tx.sign(key, &chain_id))
     }
 
-    /// Waits until transaction `id` is final and returns its record; fails if it is rejected
-    /// or the wait exceeds `limit`.
-    pub fn wait_final(&self, id: &Hash, limit: Duration) -> Result<Value, ClientError> {
+    /// Polls `path` until its `status` is `committed` (returns the record) or `rejected` (an
+    /// error with its code), or `limit` passes. A 404 means not known yet.
+    fn wait_committed(&self, path: &str, id: &Hash, limit: Duration) -> Result<Value, ClientError> {
         let deadline = Instant::now() + limit;
-        let path = format!("/v1/txs/{}", hex::encode(id.0));
         let mut delay = Duration::from_millis(20);
         loop {
-            match self.get(&path) {
+            match self.get(path) {
                 Ok(v) if v["status"] == "committed" => return Ok(v),
                 Ok(v) if v["status"] == "rejected" => {
                     return Err(ClientError::Rejected {
                         code: v["code"].as_str().unwrap_or("rejected").to_string(),
-                        message: v["message"].as_str().unwrap_or("").to_string(),
+                        message: v["message"].as_str().unwrap_or("rejected").to_string(),
                     });
                 }
                 Ok(_) => {}
@@ -215,6 +214,12 @@ impl Client {
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(250));
         }
+    }
+
+    /// Waits until transaction `id` is final and returns its record; fails if it is rejected
+    /// or the wait exceeds `limit`.
+    pub fn wait_final(&self, id: &Hash, limit: Duration) -> Result<Value, ClientError> {
+        self.wait_committed(&format!("/v1/txs/{}", hex::encode(id.0)), id, limit)
     }
 
     /// Posts a signed reading (PROTOCOL.md §4); returns the node's answer (`reading_id`,
@@ -233,27 +238,6 @@ impl Client {
     /// Waits until reading `id` is committed and returns its record; fails if it is rejected
     /// or the wait exceeds `limit`.
     pub fn wait_reading(&self, id: &Hash, limit: Duration) -> Result<Value, ClientError> {
-        let deadline = Instant::now() + limit;
-        let path = format!("/v1/readings/{}", hex::encode(id.0));
-        let mut delay = Duration::from_millis(20);
-        loop {
-            match self.get(&path) {
-                Ok(v) if v["status"] == "committed" => return Ok(v),
-                Ok(v) if v["status"] == "rejected" => {
-                    return Err(ClientError::Rejected {
-                        code: v["code"].as_str().unwrap_or("rejected").to_string(),
-                        message: "the reading was rejected".to_string(),
-                    });
-                }
-                Ok(_) => {}
-                Err(ClientError::Api { status: 404, .. }) => {}
-                Err(e) => return Err(e),
-            }
-            if Instant::now() >= deadline {
-                return Err(ClientError::Timeout(hex::encode(id.0)));
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(250));
-        }
+        self.wait_committed(&format!("/v1/readings/{}", hex::encode(id.0)), id, limit)
     }
 }

@@ -476,7 +476,11 @@ async fn submit_reading(
             ApiError::bad_request(e.body_text())
         }
     })?;
-    let reading = s.ingest.submit(body.to_vec()).await?;
+    let reading = s
+        .ingest
+        .submit(body.to_vec(), None)
+        .await
+        .map_err(|r| ApiError::from(r.error))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"reading_id": tip_hex(&reading.id()), "status": "accepted"})),

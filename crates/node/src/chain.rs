@@ -419,12 +419,20 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// The state-free checks and the device lookup of ingest: returns the decoded reading, the
     /// device's key and its committed seq. The signature is checked next, by the caller, in
     /// batches and off the async executor; then [Chain::admit_reading].
+    /// `topic_device` is the device id an MQTT topic names; it must equal the `kid`.
     pub async fn prepare_reading(
         &self,
         bytes: &[u8],
         now_ms: u64,
+        topic_device: Option<&DeviceId>,
     ) -> Result<(Arc<Reading>, PublicKey, u64), ReadingError> {
         let reading = Reading::decode(bytes)?;
+        if topic_device.is_some_and(|d| d != reading.device()) {
+            return Err(ReadingError::new(
+                RejectCode::BadHeader,
+                "the topic's device id differs from the reading's kid",
+            ));
+        }
         let now_s = now_ms as f64 / 1000.0;
         if reading.max_time() > now_s + MAX_FUTURE_S {
             return Err(ReadingError::new(
@@ -577,6 +585,19 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         Ok(base)
     }
 
+    /// Counts readings dropped from the pool after ingest and tells their devices why.
+    fn announce_dropped(&self, dropped: Vec<(Arc<Reading>, RejectCode)>) {
+        for (r, code) in dropped {
+            self.count_rejected(code);
+            let _ = self.events.send(ReadingEvent {
+                reading_id: r.id(),
+                device: r.device().clone(),
+                seq: r.seq(),
+                outcome: Err(code),
+            });
+        }
+    }
+
     /// Drops readings the ledger refused while building a block, telling their devices why.
     fn drop_refused_readings(&self, refused: &[(Hash, RejectCode)]) {
         if refused.is_empty() {
@@ -591,15 +612,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             self.metrics.readings_pool.set(pool.len() as i64);
             out
         };
-        for (r, code) in dropped {
-            self.count_rejected(code);
-            let _ = self.events.send(ReadingEvent {
-                reading_id: r.id(),
-                device: r.device().clone(),
-                seq: r.seq(),
-                outcome: Err(code),
-            });
-        }
+        self.announce_dropped(dropped);
     }
 
     /// After a finalized block: removes its readings from the pool, and drops pending readings
@@ -639,15 +652,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             }
             self.metrics.readings_pool.set(pool.len() as i64);
         }
-        for (r, code) in dropped {
-            self.count_rejected(code);
-            let _ = self.events.send(ReadingEvent {
-                reading_id: r.id(),
-                device: r.device().clone(),
-                seq: r.seq(),
-                outcome: Err(code),
-            });
-        }
+        self.announce_dropped(dropped);
     }
 
     fn pending_of(&self, digest: &Hash) -> Option<Arc<ExecutedBlock>> {

@@ -49,6 +49,46 @@ pub struct NodeConfig {
     /// Transaction pool limits.
     #[serde(default)]
     pub pool: PoolSection,
+    /// The MQTT transport for device readings; absent means no MQTT.
+    #[serde(default)]
+    pub mqtt: Option<MqttSection>,
+}
+
+/// How the node speaks MQTT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttMode {
+    /// Run a broker inside the node.
+    #[default]
+    Embedded,
+    /// Subscribe to an existing broker.
+    External,
+    /// No MQTT.
+    Off,
+}
+
+/// `[mqtt]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSection {
+    /// Embedded broker or external one.
+    #[serde(default)]
+    pub mode: MqttMode,
+    /// Embedded: address of the MQTT 3.1.1 listener.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Embedded: address of the MQTT 5 listener (none if absent).
+    #[serde(default)]
+    pub listen_v5: Option<SocketAddr>,
+    /// Embedded: most client connections.
+    #[serde(default = "default_mqtt_max_connections")]
+    pub max_connections: usize,
+    /// External: the broker's address.
+    #[serde(default)]
+    pub broker: Option<SocketAddr>,
+    /// External: the client id the node connects with (unique per node).
+    #[serde(default = "default_mqtt_client_id")]
+    pub client_id: String,
 }
 
 /// `[node]`.
@@ -176,6 +216,12 @@ impl Default for PoolSection {
     }
 }
 
+fn default_mqtt_max_connections() -> usize {
+    10_000
+}
+fn default_mqtt_client_id() -> String {
+    "verity-node".into()
+}
 fn default_worker_threads() -> usize {
     2
 }
@@ -285,6 +331,23 @@ impl NodeConfig {
             return bad(
                 "p2p.max_message_bytes must exceed consensus.max_block_bytes by at least 65536",
             );
+        }
+        if let Some(m) = &self.mqtt {
+            match m.mode {
+                MqttMode::Embedded if m.listen.is_none() => {
+                    return bad("mqtt.listen is required when mqtt.mode is embedded");
+                }
+                MqttMode::External if m.broker.is_none() => {
+                    return bad("mqtt.broker is required when mqtt.mode is external");
+                }
+                _ => {}
+            }
+            if m.max_connections == 0 {
+                return bad("mqtt.max_connections must be positive");
+            }
+            if m.client_id.is_empty() || m.client_id.len() > 64 {
+                return bad("mqtt.client_id must be 1 to 64 characters");
+            }
         }
         if self.node.worker_threads == 0 {
             return bad("node.worker_threads must be positive");

@@ -6,19 +6,31 @@
 use crate::{api::Ctx, chain::Chain, readings::verify_batch};
 use std::{sync::Arc, time::UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
-use verity_types::{PublicKey, Reading, ReadingError, RejectCode};
+use verity_types::{DeviceId, PublicKey, Reading, ReadingError, RejectCode};
 
 /// Readings waiting to be checked, at most.
 pub const INGEST_QUEUE: usize = 65_536;
 /// Readings checked together, at most.
 pub const INGEST_BATCH: usize = 512;
 
-type Answer = oneshot::Sender<Result<Arc<Reading>, ReadingError>>;
+/// A refused reading, with its seq when the bytes got far enough to have one.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why.
+    pub error: ReadingError,
+    /// The reading's seq, if it could be read.
+    pub seq: Option<u64>,
+}
+
+type Answer = oneshot::Sender<Result<Arc<Reading>, Refused>>;
+
+/// A reading to check: its bytes and, for MQTT, the device id its topic names.
+type Job = (Vec<u8>, Option<DeviceId>, Answer);
 
 /// The handle transports submit readings through.
 #[derive(Clone)]
 pub struct Ingest {
-    queue: mpsc::Sender<(Vec<u8>, Answer)>,
+    queue: mpsc::Sender<Job>,
 }
 
 impl Ingest {
@@ -30,15 +42,23 @@ impl Ingest {
     }
 
     /// Checks a reading and puts it in the pool; answers once it is accepted or refused.
-    pub async fn submit(&self, bytes: Vec<u8>) -> Result<Arc<Reading>, ReadingError> {
+    /// `topic_device` is the device id an MQTT topic names: it must equal the `kid`.
+    pub async fn submit(
+        &self,
+        bytes: Vec<u8>,
+        topic_device: Option<DeviceId>,
+    ) -> Result<Arc<Reading>, Refused> {
         let (tx, rx) = oneshot::channel();
-        let busy = || {
-            ReadingError::new(
+        let busy = || Refused {
+            error: ReadingError::new(
                 RejectCode::PoolFull,
                 "the node's ingest queue is full; retry later",
-            )
+            ),
+            seq: None,
         };
-        self.queue.try_send((bytes, tx)).map_err(|_| busy())?;
+        self.queue
+            .try_send((bytes, topic_device, tx))
+            .map_err(|_| busy())?;
         rx.await.map_err(|_| busy())?
     }
 }
@@ -50,17 +70,25 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<(Vec<u8>, Answer)>) {
+fn refused(error: ReadingError, bytes: &[u8]) -> Refused {
+    let seq = Reading::decode(bytes).ok().map(|r| r.seq());
+    Refused { error, seq }
+}
+
+async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(INGEST_BATCH);
     while rx.recv_many(&mut batch, INGEST_BATCH).await > 0 {
         let now = now_ms();
         let mut prepared: Vec<(Arc<Reading>, PublicKey, u64, Answer)> = Vec::new();
-        for (bytes, answer) in batch.drain(..) {
-            match chain.prepare_reading(&bytes, now).await {
+        for (bytes, topic_device, answer) in batch.drain(..) {
+            match chain
+                .prepare_reading(&bytes, now, topic_device.as_ref())
+                .await
+            {
                 Ok((reading, key, last_seq)) => prepared.push((reading, key, last_seq, answer)),
                 Err(e) => {
                     chain.reading_refused(&e);
-                    let _ = answer.send(Err(e));
+                    let _ = answer.send(Err(refused(e, &bytes)));
                 }
             }
         }
@@ -76,12 +104,14 @@ async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<(Vec<u8>, Answer)>) 
             .unwrap_or_default();
         for (i, (reading, key, last_seq, answer)) in prepared.into_iter().enumerate() {
             let ok = verdicts.get(i).copied().unwrap_or(false);
+            let seq = Some(reading.seq());
             let result = chain
                 .admit_reading(reading.clone(), key, last_seq, ok)
-                .map(|()| reading);
-            if let Err(e) = &result {
-                chain.reading_refused(e);
-            }
+                .map(|()| reading)
+                .map_err(|error| {
+                    chain.reading_refused(&error);
+                    Refused { error, seq }
+                });
             let _ = answer.send(result);
         }
     }

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gossip;
 pub mod index;
 pub mod ingest;
+pub mod mqtt;
 pub mod pool;
 pub mod readings;
 pub mod runner;

@@ -193,11 +193,15 @@ async fn run_in(
 
     // HTTP API.
     let metrics_ctx = Arc::new(context.child("metrics"));
+    let ingest = crate::ingest::Ingest::start(chain.clone());
+    if let Some(mqtt) = &config.mqtt {
+        crate::mqtt::start(chain.clone(), ingest.clone(), mqtt)?;
+    }
     let state = Arc::new(ApiState {
         chain: chain.clone(),
         marshal,
         gossip,
-        ingest: crate::ingest::Ingest::start(chain.clone()),
+        ingest,
         metrics: Box::new(move || metrics_ctx.encode()),
         name: config.node.name.clone(),
         max_body_bytes: config.api.max_body_bytes,

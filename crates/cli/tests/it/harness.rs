@@ -42,16 +42,32 @@ pub fn verity(args: &[&str]) -> Output {
         .expect("verity runs")
 }
 
-/// Finds `n` consecutive free ports on 127.0.0.1 (two ranges: p2p and API).
-fn free_base(n: u16) -> u16 {
+/// The kernel's range of ephemeral (automatically assigned source) ports.
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(|x| x.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// Finds `3n` consecutive free ports on 127.0.0.1 (three ranges: p2p, API and MQTT), below the
+/// kernel's ephemeral range: a port from that range can be taken as the source port of any
+/// outgoing connection while a killed node is down, and the node could not listen on it again.
+pub fn free_base(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let (ephemeral_lo, _) = ephemeral_ports();
+    let lo = 10_000u16;
+    let hi = ephemeral_lo.max(lo + 1000) - 3 * n;
+    let span = hi - lo;
+    let seed = (std::process::id() as u16).wrapping_mul(7919);
     loop {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if base > 60000 - 2 * n {
-            continue;
-        }
-        let ok = (0..2 * n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let step = NEXT.fetch_add(3 * n + 7, Ordering::Relaxed);
+        let base = lo + seed.wrapping_add(step) % span;
+        let ok = (0..3 * n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if ok {
             return base;
         }
@@ -77,6 +93,7 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
 pub struct Net {
     pub dir: tempfile::TempDir,
     pub api_base: u16,
+    pub mqtt_base: u16,
     nodes: Vec<Option<Child>>,
 }
 
@@ -87,6 +104,7 @@ impl Net {
         let base = free_base(n as u16);
         let p2p = base.to_string();
         let api = (base + n as u16).to_string();
+        let mqtt = (base + 2 * n as u16).to_string();
         let out = verity(&[
             "testnet",
             "init",
@@ -98,6 +116,8 @@ impl Net {
             &p2p,
             "--api-port",
             &api,
+            "--mqtt-port",
+            &mqtt,
         ]);
         assert!(
             out.status.success(),
@@ -107,6 +127,7 @@ impl Net {
         let mut net = Self {
             dir,
             api_base: base + n as u16,
+            mqtt_base: base + 2 * n as u16,
             nodes: (0..n).map(|_| None).collect(),
         };
         for i in 0..n {

@@ -3,5 +3,6 @@
 
 mod devices;
 mod harness;
+mod mqtt;
 mod network;
 mod refusals;

@@ -180,10 +180,7 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
 fn up_runs_a_network_and_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("verity-data");
-    let base = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port().min(55000)
-    };
+    let base = crate::harness::free_base(10);
     let run = || {
         Command::new(verity_bin())
             .args([
@@ -194,6 +191,8 @@ fn up_runs_a_network_and_resumes_it() {
                 &base.to_string(),
                 "--api-port",
                 &(base + 10).to_string(),
+                "--mqtt-port",
+                &(base + 20).to_string(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

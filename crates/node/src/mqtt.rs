@@ -1,0 +1,350 @@
+//! The MQTT transport of PROTOCOL.md §4: readings arrive on `verity/v1/readings/{device_id}`,
+//! receipts leave on `verity/v1/receipts/{device_id}`.
+//!
+//! Two modes behind one pipeline: an embedded broker (rumqttd, MQTT 3.1.1 on `listen` and
+//! MQTT 5 on `listen_v5`) that the node reads through an in-process link, or an existing broker
+//! (Mosquitto, for example) that the node subscribes to with rumqttc. Each reading goes through
+//! [Ingest]; the device gets an `accepted` or `rejected` receipt at once, then `committed` (with
+//! the height) or `rejected` when its fate is decided in a block. Receipts are published only
+//! for readings that arrived over MQTT at this node, so several nodes sharing one broker do not
+//! repeat each other.
+
+use crate::{
+    api::Ctx,
+    chain::{Chain, ReadingEvent},
+    config::{MqttMode, MqttSection},
+    ingest::Ingest,
+};
+use anyhow::{Context as _, anyhow};
+use bytes::Bytes;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+use verity_types::{DeviceId, Hash, RejectCode, hash::sha256};
+
+/// Topic prefix of readings.
+pub const READINGS_PREFIX: &str = "verity/v1/readings/";
+/// Topic filter the node subscribes to.
+pub const READINGS_FILTER: &str = "verity/v1/readings/+";
+/// Topic prefix of receipts.
+pub const RECEIPTS_PREFIX: &str = "verity/v1/receipts/";
+/// Receipts waiting to be published, at most (older ones are dropped when full).
+pub const RECEIPT_QUEUE: usize = 65_536;
+/// Readings received over MQTT whose final receipt is still owed, at most.
+pub const TRACKED_READINGS: usize = 1 << 20;
+/// Largest MQTT packet accepted: a 16 KiB reading plus topic and framing.
+pub const MAX_PACKET_BYTES: usize = 16 * 1024 + 1024;
+
+/// A receipt: PROTOCOL.md §4's JSON.
+fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>) -> Vec<u8> {
+    let mut v = serde_json::json!({"reading_id": hex::encode(id.0), "seq": seq});
+    match outcome {
+        Ok(None) => v["status"] = "accepted".into(),
+        Ok(Some(height)) => {
+            v["status"] = "committed".into();
+            v["height"] = height.into();
+        }
+        Err(code) => {
+            v["status"] = "rejected".into();
+            v["code"] = code.code().into();
+        }
+    }
+    serde_json::to_vec(&v).expect("JSON encodes")
+}
+
+/// Readings that came in over MQTT here and still await their final receipt.
+#[derive(Default)]
+struct Tracked {
+    ids: HashMap<Hash, DeviceId>,
+    order: VecDeque<Hash>,
+}
+
+impl Tracked {
+    fn insert(&mut self, id: Hash, device: DeviceId) {
+        if self.ids.insert(id, device).is_none() {
+            self.order.push_back(id);
+            while self.order.len() > TRACKED_READINGS {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, id: &Hash) -> Option<DeviceId> {
+        self.ids.remove(id)
+    }
+}
+
+type Receipts = mpsc::Sender<(String, Vec<u8>)>;
+
+/// Handles one published message: checks it and sends the first receipt.
+async fn on_publish(
+    ingest: &Ingest,
+    tracked: &Mutex<Tracked>,
+    receipts: &Receipts,
+    topic: &[u8],
+    payload: Bytes,
+) {
+    let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
+        return;
+    };
+    // A topic that names no valid device id has no receipt topic either: nothing to answer.
+    let Ok(device) = DeviceId::from_bytes(device) else {
+        return;
+    };
+    let id = sha256(&payload);
+    let answer = match ingest.submit(payload.to_vec(), Some(device.clone())).await {
+        Ok(reading) => {
+            tracked
+                .lock()
+                .expect("tracked lock")
+                .insert(reading.id(), device.clone());
+            receipt(&id, Some(reading.seq()), Ok(None))
+        }
+        Err(refused) => receipt(&id, refused.seq, Err(refused.error.code)),
+    };
+    let _ = receipts.try_send((format!("{RECEIPTS_PREFIX}{device}"), answer));
+}
+
+/// Publishes the final receipts of readings that came in over MQTT here.
+async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, receipts: Receipts) {
+    let mut events = chain.reading_events();
+    loop {
+        let ReadingEvent {
+            reading_id,
+            seq,
+            outcome,
+            ..
+        } = match events.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                warn!(missed = n, "MQTT receipts fell behind; some were not sent");
+                continue;
+            }
+            Err(_) => return,
+        };
+        let Some(device) = tracked.lock().expect("tracked lock").take(&reading_id) else {
+            continue;
+        };
+        let body = receipt(&reading_id, Some(seq), outcome.map(Some));
+        let _ = receipts.try_send((format!("{RECEIPTS_PREFIX}{device}"), body));
+    }
+}
+
+/// Starts the MQTT transport configured in `section`.
+pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
+    let tracked = Arc::new(Mutex::new(Tracked::default()));
+    let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
+    match section.mode {
+        MqttMode::Off => return Ok(()),
+        MqttMode::Embedded => embedded(
+            section,
+            ingest,
+            tracked.clone(),
+            receipts.clone(),
+            receipts_rx,
+        )?,
+        MqttMode::External => external(
+            section,
+            ingest,
+            tracked.clone(),
+            receipts.clone(),
+            receipts_rx,
+        )?,
+    }
+    tokio::spawn(forward_events(chain, tracked, receipts));
+    Ok(())
+}
+
+fn embedded(
+    section: &MqttSection,
+    ingest: Ingest,
+    tracked: Arc<Mutex<Tracked>>,
+    receipts: Receipts,
+    mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    use rumqttd::{
+        Config, ConnectionSettings, LinkType, Notification, Router, RouterConfig, SegmentConfig,
+        Server, ServerSettings,
+        local::LinkBuilder,
+        protocol::{v4::V4, v5::V5},
+    };
+    let connections = ConnectionSettings {
+        connection_timeout_ms: 10_000,
+        max_payload_size: MAX_PACKET_BYTES,
+        max_inflight_count: 100,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: false,
+    };
+    let server = |name: &str, listen| ServerSettings {
+        name: name.to_string(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections: connections.clone(),
+    };
+    // Each receipt topic a device subscribes to gets a small log of its own.
+    let custom = HashMap::from([(
+        format!("{RECEIPTS_PREFIX}+"),
+        SegmentConfig {
+            max_segment_size: 64 * 1024,
+            max_segment_count: 2,
+        },
+    )]);
+    let config = Config {
+        router: RouterConfig {
+            max_connections: section.max_connections,
+            max_outgoing_packet_count: 200,
+            max_segment_size: 16 * 1024 * 1024,
+            max_segment_count: 4,
+            custom_segment: Some(custom),
+            initialized_filters: None,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // Fail now, with the address, if a port is taken (rumqttd would only log it).
+    let listen = section
+        .listen
+        .ok_or_else(|| anyhow!("[mqtt] mode = \"embedded\" needs listen = \"IP:port\""))?;
+    let mut listeners = vec![("v4", listen)];
+    if let Some(v5) = section.listen_v5 {
+        listeners.push(("v5", v5));
+    }
+    for (name, addr) in &listeners {
+        std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen for MQTT ({name}) on {addr}"))?;
+    }
+    let router = Router::new(0, config.router.clone()).spawn();
+    let (mut link_tx, mut link_rx, _) = LinkBuilder::new("verity-node", router.clone())
+        .build()
+        .map_err(|e| anyhow!("cannot link to the embedded broker: {e}"))?;
+    link_tx
+        .subscribe(READINGS_FILTER)
+        .map_err(|e| anyhow!("cannot subscribe to readings: {e}"))?;
+    for (name, addr) in listeners {
+        let settings = server(name, addr);
+        let router = router.clone();
+        tokio::spawn(async move {
+            let result = if name == "v4" {
+                Server::new(settings, router, V4)
+                    .start(LinkType::Remote)
+                    .await
+            } else {
+                Server::new(settings, router, V5)
+                    .start(LinkType::Remote)
+                    .await
+            };
+            if let Err(e) = result {
+                warn!(error = ?e, listener = name, "MQTT listener stopped");
+            }
+        });
+        info!(%addr, protocol = name, "embedded MQTT broker listening");
+    }
+    // Receipts: LinkTx calls may block briefly, so it lives on a blocking thread.
+    tokio::task::spawn_blocking(move || {
+        while let Some((topic, body)) = receipts_rx.blocking_recv() {
+            if link_tx.publish(topic, body).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            match link_rx.next().await {
+                Ok(Some(Notification::Forward(f))) => {
+                    let (ingest, tracked, receipts) =
+                        (ingest.clone(), tracked.clone(), receipts.clone());
+                    tokio::spawn(async move {
+                        on_publish(
+                            &ingest,
+                            &tracked,
+                            &receipts,
+                            &f.publish.topic,
+                            f.publish.payload,
+                        )
+                        .await;
+                    });
+                }
+                // The router pauses a link whose buffer filled; ask for more.
+                Ok(Some(Notification::Unschedule)) => {
+                    if link_rx.wake().await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "embedded broker link closed");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+fn external(
+    section: &MqttSection,
+    ingest: Ingest,
+    tracked: Arc<Mutex<Tracked>>,
+    receipts: Receipts,
+    mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS};
+    let broker = section
+        .broker
+        .ok_or_else(|| anyhow!("[mqtt] mode = \"external\" needs broker = \"IP:port\""))?;
+    let mut options = MqttOptions::new(&section.client_id, broker.ip().to_string(), broker.port());
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(false)
+        .set_max_packet_size(MAX_PACKET_BYTES + 1024, MAX_PACKET_BYTES + 1024)
+        .set_inflight(1000);
+    let (client, mut events) = AsyncClient::new(options, 10_000);
+    let publisher = client.clone();
+    tokio::spawn(async move {
+        while let Some((topic, body)) = receipts_rx.recv().await {
+            if publisher
+                .publish(topic, QoS::AtMostOnce, false, body)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    info!(%broker, "subscribing to readings on an external MQTT broker");
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff = Duration::from_millis(100);
+                    let _ = client.try_subscribe(READINGS_FILTER, QoS::AtLeastOnce);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let (ingest, tracked, receipts) =
+                        (ingest.clone(), tracked.clone(), receipts.clone());
+                    tokio::spawn(async move {
+                        on_publish(&ingest, &tracked, &receipts, p.topic.as_bytes(), p.payload)
+                            .await;
+                    });
+                }
+                Ok(_) => {}
+                Err(ConnectionError::RequestsDone) => break,
+                Err(e) => {
+                    warn!(error = %e, ?backoff, "external MQTT broker unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    });
+    Ok(())
+}
