@@ -256,3 +256,41 @@ impl Drop for Net {
         }
     }
 }
+
+/// A reading made by the independent Python implementation (pycose and cbor2, tests/python):
+/// `value` of sensor `name` now, signed with `key` as reading `seq` of `device`.
+pub fn python_reading(key: &SecretKey, device: &str, seq: u64, name: &str, value: f64) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("VERITY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/py-venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: run ./scripts/test, which installs pycose and cbor2 into target/py-venv",
+        python.display()
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = Command::new(python)
+        .arg(root.join("tests/python/verity_cose.py"))
+        .args([
+            "make",
+            key.algorithm().name(),
+            &hex::encode(key.to_bytes()),
+            device,
+            &seq.to_string(),
+            &now.to_string(),
+            name,
+            &value.to_string(),
+        ])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}

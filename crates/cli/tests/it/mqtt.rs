@@ -193,6 +193,10 @@ fn exercise(net: &Net, device: &Device, id: &str, key: &SecretKey) {
     // Nothing refused changed the device's state.
     let d = net.client(0).get(&format!("/v1/devices/{id}")).unwrap();
     assert_eq!(d["last_seq"], 1);
+    // A reading made by an independent implementation (pycose) over MQTT.
+    let bytes = crate::harness::python_reading(key, id, 3, "humidity", 58.5);
+    device.publish(id, bytes.clone());
+    device.receipt(&bytes, "committed");
 }
 
 fn device_port(net: &Net) -> u16 {
