@@ -1,6 +1,7 @@
 //! `verity`: run nodes and local networks, manage keys, move money and query the ledger.
 
 mod devices;
+mod sim;
 mod testnet;
 mod up;
 
@@ -138,6 +139,29 @@ enum Cmd {
     /// Inclusion proofs for offline verification.
     #[command(subcommand)]
     Proof(devices::ProofCmd),
+    /// Simulate a fleet of devices streaming signed readings, with live progress.
+    Sim {
+        /// Devices to register and run (Ed25519 and P-256 in turn).
+        #[arg(long, default_value_t = 10)]
+        devices: usize,
+        /// Readings per second, all devices together.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Seconds of streaming.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// How readings travel: mqtt or http.
+        #[arg(long, default_value = "mqtt")]
+        transport: String,
+        /// Key file of an operator account, which registers the devices.
+        #[arg(long)]
+        key: PathBuf,
+        /// The node's MQTT broker.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        mqtt: std::net::SocketAddr,
+        #[command(flatten)]
+        node: NodeArg,
+    },
     /// Check a proof offline against the network's genesis file.
     Verify {
         /// The proof JSON.
@@ -500,6 +524,23 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Reading { id, node } => devices::show_reading(&id, &node),
         Cmd::Proof(cmd) => devices::run_proof(cmd),
         Cmd::Verify { proof, genesis } => devices::verify(&proof, &genesis),
+        Cmd::Sim {
+            devices,
+            rate,
+            duration,
+            transport,
+            key,
+            mqtt,
+            node,
+        } => sim::run(sim::SimArgs {
+            node: node.node,
+            mqtt,
+            key: load_key(&key)?,
+            devices,
+            rate,
+            duration,
+            transport,
+        }),
         Cmd::Status { node } => {
             print(&Client::new(&node.node).status()?);
             Ok(())

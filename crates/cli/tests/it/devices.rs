@@ -226,6 +226,21 @@ fn devices_register_send_readings_and_prove_them() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
     assert_eq!(last_seq(&c0, "cold-1"), before);
+    // Refusals are counted by code.
+    let metrics = http
+        .get(format!("{}/metrics", net.url(0)))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for (_, _, _, code) in &cases {
+        let counted = metrics.lines().any(|l| {
+            l.contains("readings_rejected")
+                && l.contains(&format!("code=\"{code}\""))
+                && !l.ends_with(" 0")
+        });
+        assert!(counted, "no count of {code} in /metrics");
+    }
 
     // Proof: fetched online, verified offline, and broken by any change.
     let proof = dir.join("p.json");

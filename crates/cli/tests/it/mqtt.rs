@@ -289,3 +289,45 @@ fn readings_through_an_external_mosquitto_broker_get_receipts() {
     device.publish("hum-2", bad.clone());
     assert_eq!(device.receipt(&bad, "rejected")["code"], "bad_signature");
 }
+
+#[test]
+fn sim_streams_readings_that_all_commit() {
+    let net = Net::start(4);
+    for transport in ["mqtt", "http"] {
+        let out = crate::harness::verity(&[
+            "sim",
+            "--devices",
+            "4",
+            "--rate",
+            "40",
+            "--duration",
+            "2",
+            "--transport",
+            transport,
+            "--key",
+            net.key("operator").to_str().unwrap(),
+            "--mqtt",
+            &format!("127.0.0.1:{}", device_port(&net)),
+            "--node",
+            &net.url(0),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // "summary: sent N  accepted N  committed N  rejected 0 ..."
+        let summary = stdout.lines().find(|l| l.starts_with("summary:")).unwrap();
+        let field = |name: &str| -> u64 {
+            let after = summary.split(&format!("{name} ")).nth(1).unwrap();
+            after.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        assert!(field("sent") >= 40, "{summary}");
+        assert_eq!(field("committed"), field("sent"), "{transport}: {summary}");
+        assert_eq!(field("rejected"), 0, "{summary}");
+        // Every device's readings are on the ledger.
+        let devices = net.client(2).get("/v1/devices?limit=100").unwrap();
+        assert!(devices["devices"].as_array().unwrap().len() >= 4);
+    }
+}

@@ -1,0 +1,425 @@
+//! `verity sim`: a fleet of simulated devices. Registers N devices (Ed25519 and P-256 in
+//! turn) for an operator account, then streams realistic signed readings (temperature and
+//! humidity, a power meter's energy, a GPS position) over MQTT or HTTP at a total rate,
+//! showing a live progress line and a summary.
+//!
+//! Over MQTT every device holds its own connection and learns each reading's fate from its
+//! receipts (latency is publish to committed receipt). Over HTTP the answer says accepted or
+//! refused; commitment is observed by polling each device's highest committed seq twice a
+//! second, so HTTP latencies are upper bounds, coarse by up to 0.5 s.
+
+use anyhow::{Context as _, anyhow, bail};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+use verity_client::Client;
+use verity_types::{
+    Algorithm, DeviceId, DeviceMeta, SecretKey, TxBody,
+    hash::sha256,
+    reading::{
+        SenmlValue,
+        sign::{NewRecord, sign_reading},
+    },
+};
+
+/// Most simulated devices.
+pub const MAX_SIM_DEVICES: usize = 10_000;
+/// Highest total rate, readings per second.
+pub const MAX_SIM_RATE: f64 = 100_000.0;
+
+/// What to simulate.
+pub struct SimArgs {
+    /// The node's API URL.
+    pub node: String,
+    /// The node's MQTT broker.
+    pub mqtt: SocketAddr,
+    /// The operator account's key (registers the devices).
+    pub key: SecretKey,
+    /// Devices.
+    pub devices: usize,
+    /// Readings per second, all devices together.
+    pub rate: f64,
+    /// Seconds of streaming.
+    pub duration: f64,
+    /// `mqtt` or `http`.
+    pub transport: String,
+}
+
+#[derive(Default)]
+struct Stats {
+    sent: AtomicU64,
+    accepted: AtomicU64,
+    committed: AtomicU64,
+    rejected: AtomicU64,
+    latencies_ms: Mutex<Vec<f64>>,
+    codes: Mutex<HashMap<String, u64>>,
+    /// Sent readings waiting to be committed: id → (device index, seq, sent at).
+    pending: Mutex<HashMap<[u8; 32], (usize, u64, Instant)>>,
+}
+
+impl Stats {
+    fn reject(&self, id: &[u8; 32], code: &str) {
+        self.pending.lock().expect("pending").remove(id);
+        self.rejected.fetch_add(1, Relaxed);
+        *self
+            .codes
+            .lock()
+            .expect("codes")
+            .entry(code.to_string())
+            .or_default() += 1;
+    }
+
+    fn commit(&self, id: &[u8; 32]) {
+        if let Some((_, _, at)) = self.pending.lock().expect("pending").remove(id) {
+            self.committed.fetch_add(1, Relaxed);
+            self.latencies_ms
+                .lock()
+                .expect("latencies")
+                .push(at.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn percentile(&self, p: f64) -> Option<f64> {
+        let mut l = self.latencies_ms.lock().expect("latencies").clone();
+        if l.is_empty() {
+            return None;
+        }
+        l.sort_by(f64::total_cmp);
+        Some(l[((l.len() - 1) as f64 * p).round() as usize])
+    }
+
+    fn line(&self) -> String {
+        let ms = |p| {
+            self.percentile(p)
+                .map_or("-".into(), |v| format!("{v:.0} ms"))
+        };
+        format!(
+            "sent {}  accepted {}  committed {}  rejected {}  latency p50 {}  p99 {}",
+            self.sent.load(Relaxed),
+            self.accepted.load(Relaxed),
+            self.committed.load(Relaxed),
+            self.rejected.load(Relaxed),
+            ms(0.5),
+            ms(0.99)
+        )
+    }
+}
+
+/// One simulated device: its id, key and the state of its sensors.
+struct Device {
+    id: DeviceId,
+    key: SecretKey,
+    seq: u64,
+    energy_kwh: f64,
+    lat: f64,
+    lon: f64,
+}
+
+impl Device {
+    /// The next reading: sensors in turn, values drifting like real ones.
+    fn next_reading(&mut self, index: usize) -> Vec<u8> {
+        self.seq += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let t = (now * 1000.0).round() / 1000.0;
+        let wave = ((self.seq as f64) / 20.0 + index as f64).sin();
+        let num = |name: &str, unit: &str, v: f64| NewRecord {
+            name: name.into(),
+            time: t,
+            unit: Some(unit.into()),
+            value: SenmlValue::Number((v * 100.0).round() / 100.0),
+        };
+        let records = match self.seq % 3 {
+            0 => vec![
+                num("temperature", "Cel", 4.0 + 1.5 * wave),
+                num("humidity", "%RH", 55.0 + 10.0 * wave),
+            ],
+            1 => {
+                self.energy_kwh += 0.01 + 0.005 * wave.abs();
+                vec![num("energy", "kWh", self.energy_kwh)]
+            }
+            _ => {
+                self.lat += 0.0001 * wave;
+                self.lon += 0.0001;
+                vec![num("lat", "lat", self.lat), num("lon", "lon", self.lon)]
+            }
+        };
+        sign_reading(&self.key, &self.id, self.seq, &records)
+    }
+}
+
+/// Registers the devices and waits until every registration is final.
+fn register(args: &SimArgs) -> anyhow::Result<Vec<Device>> {
+    let client = Client::new(&args.node);
+    let tag = hex::encode(
+        &sha256(&rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes()).0[..3],
+    );
+    let operator = args.key.public_key().account_id();
+    let first_nonce = client.account(&operator)?["nonce"].as_u64().unwrap_or(0);
+    let mut devices = Vec::with_capacity(args.devices);
+    let mut txs = Vec::new();
+    for i in 0..args.devices {
+        let alg = if i % 2 == 0 {
+            Algorithm::Ed25519
+        } else {
+            Algorithm::P256
+        };
+        let key = SecretKey::generate(alg);
+        let id: DeviceId = format!("sim-{tag}-{i}").parse()?;
+        let body = TxBody::DeviceRegister {
+            device: id.clone(),
+            key: key.public_key(),
+            meta: DeviceMeta::new([("source".to_string(), "verity sim".to_string())].into())?,
+        };
+        let tx = client.sign(&args.key, body, Some(first_nonce + i as u64))?;
+        client.submit(&tx)?;
+        txs.push(tx);
+        devices.push(Device {
+            id,
+            key,
+            seq: 0,
+            energy_kwh: 1000.0 + i as f64,
+            lat: 31.23 + (i as f64) * 0.001,
+            lon: 121.47,
+        });
+        // Stay inside the node's per-account window of pending transactions.
+        if txs.len() >= 200 {
+            for tx in txs.drain(..) {
+                client.wait_final(&tx.id(), Duration::from_secs(120))?;
+            }
+        }
+    }
+    for tx in &txs {
+        client.wait_final(&tx.id(), Duration::from_secs(120))?;
+    }
+    eprintln!("registered {} devices (sim-{tag}-*)", devices.len());
+    Ok(devices)
+}
+
+/// Runs the simulation.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    if args.devices == 0 || args.devices > MAX_SIM_DEVICES {
+        bail!("--devices must be 1..={MAX_SIM_DEVICES}");
+    }
+    if !(args.rate > 0.0 && args.rate <= MAX_SIM_RATE) {
+        bail!("--rate must be more than 0 and at most {MAX_SIM_RATE}");
+    }
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    if !matches!(args.transport.as_str(), "mqtt" | "http") {
+        bail!("--transport must be mqtt or http");
+    }
+    let devices = register(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(stream(args, devices))
+}
+
+async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<()> {
+    let stats = Arc::new(Stats::default());
+    let interval = Duration::from_secs_f64(devices.len() as f64 / args.rate);
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+    let ids: Vec<DeviceId> = devices.iter().map(|d| d.id.clone()).collect();
+    let mut senders = Vec::new();
+    let http = reqwest::Client::new();
+    for (index, mut device) in devices.into_iter().enumerate() {
+        let stats = stats.clone();
+        let mqtt = if args.transport == "mqtt" {
+            Some(connect(args.mqtt, &device.id, stats.clone()).await?)
+        } else {
+            None
+        };
+        let (http, node) = (http.clone(), args.node.clone());
+        // Spread the devices' start times over one interval.
+        let offset = interval.mul_f64(index as f64 / ids.len() as f64);
+        senders.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let bytes = device.next_reading(index);
+                let id = sha256(&bytes).0;
+                stats
+                    .pending
+                    .lock()
+                    .expect("pending")
+                    .insert(id, (index, device.seq, Instant::now()));
+                stats.sent.fetch_add(1, Relaxed);
+                match &mqtt {
+                    Some(client) => {
+                        let topic = format!("verity/v1/readings/{}", device.id);
+                        if client
+                            .publish(topic, rumqttc::QoS::AtLeastOnce, false, bytes)
+                            .await
+                            .is_err()
+                        {
+                            stats.reject(&id, "mqtt_unavailable");
+                        }
+                    }
+                    None => post(&http, &node, bytes, &id, &stats).await,
+                }
+            }
+        }));
+    }
+    if args.transport == "http" {
+        tokio::spawn(poll_commits(args.node.clone(), ids.clone(), stats.clone()));
+    }
+    let mut progress = tokio::time::interval(Duration::from_secs(1));
+    while Instant::now() < deadline {
+        progress.tick().await;
+        eprint!("\r{}    ", stats.line());
+    }
+    for s in senders {
+        let _ = s.await;
+    }
+    // Let what was accepted commit.
+    let settle = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < settle && !stats.pending.lock().expect("pending").is_empty() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        eprint!("\r{}    ", stats.line());
+    }
+    eprintln!();
+    let codes = stats.codes.lock().expect("codes").clone();
+    let sent = stats.sent.load(Relaxed);
+    println!("summary: {}", stats.line());
+    println!(
+        "  {} devices, {} over {:.0} s ({:.0} readings/s sent), {} not settled",
+        ids.len(),
+        args.transport,
+        args.duration,
+        sent as f64 / args.duration,
+        stats.pending.lock().expect("pending").len()
+    );
+    for (code, n) in codes {
+        println!("  rejected {code}: {n}");
+    }
+    Ok(())
+}
+
+/// Posts one reading over HTTP.
+async fn post(http: &reqwest::Client, node: &str, bytes: Vec<u8>, id: &[u8; 32], stats: &Stats) {
+    let resp = http
+        .post(format!("{node}/v1/readings"))
+        .header("content-type", "application/cose")
+        .body(bytes)
+        .send()
+        .await;
+    match resp {
+        Ok(r) if r.status().as_u16() == 202 => {
+            stats.accepted.fetch_add(1, Relaxed);
+        }
+        Ok(r) => {
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            let code = body["error"]["code"]
+                .as_str()
+                .unwrap_or("http_error")
+                .to_string();
+            stats.reject(id, &code);
+        }
+        Err(_) => stats.reject(id, "http_unavailable"),
+    }
+}
+
+/// Over HTTP: marks readings committed once their device's committed seq reaches them.
+async fn poll_commits(node: String, ids: Vec<DeviceId>, stats: Arc<Stats>) {
+    let http = reqwest::Client::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (index, id) in ids.iter().enumerate() {
+            let Ok(resp) = http.get(format!("{node}/v1/devices/{id}")).send().await else {
+                continue;
+            };
+            let Ok(v) = resp.json::<serde_json::Value>().await else {
+                continue;
+            };
+            let Some(last) = v["last_seq"].as_u64() else {
+                continue;
+            };
+            let done: Vec<[u8; 32]> = stats
+                .pending
+                .lock()
+                .expect("pending")
+                .iter()
+                .filter(|(_, (d, seq, _))| *d == index && *seq <= last)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in done {
+                stats.commit(&k);
+            }
+        }
+    }
+}
+
+/// Connects a device to the broker and follows its receipts.
+async fn connect(
+    broker: SocketAddr,
+    device: &DeviceId,
+    stats: Arc<Stats>,
+) -> anyhow::Result<rumqttc::AsyncClient> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut options = MqttOptions::new(
+        format!("sim-{device}"),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(64 * 1024, 64 * 1024);
+    let (client, mut events) = AsyncClient::new(options, 1000);
+    client
+        .subscribe(format!("verity/v1/receipts/{device}"), QoS::AtLeastOnce)
+        .await
+        .context("subscribing to receipts")?;
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let mut ready_tx = Some(ready_tx);
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(tx) = ready_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload) else {
+                        continue;
+                    };
+                    let Some(id) = v["reading_id"]
+                        .as_str()
+                        .and_then(verity_types::hash::parse_hash)
+                    else {
+                        continue;
+                    };
+                    match v["status"].as_str() {
+                        Some("accepted") => {
+                            stats.accepted.fetch_add(1, Relaxed);
+                        }
+                        Some("committed") => stats.commit(&id.0),
+                        Some("rejected") => {
+                            stats.reject(&id.0, v["code"].as_str().unwrap_or("rejected"))
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .map_err(|_| anyhow!("the MQTT broker at {broker} did not confirm the subscription"))?
+        .ok();
+    Ok(client)
+}
