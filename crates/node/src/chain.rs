@@ -7,7 +7,7 @@
 use crate::{
     index::{Index, IndexedReading},
     pool::Pool,
-    readings::{ReadingPool, SigCache, verify_batch},
+    readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier},
 };
 use commonware_consensus::{
     Application, Heightable as _,
@@ -189,6 +189,7 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     pub readings: Mutex<ReadingPool>,
     /// Readings verified under a key.
     pub sigs: SigCache,
+    verifier: BatchVerifier,
     events: tokio::sync::broadcast::Sender<ReadingEvent>,
     tip: Mutex<Tip>,
     recent: Mutex<BTreeMap<u64, (Hash, Hash)>>,
@@ -275,6 +276,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             pool: Mutex::new(pool),
             readings: Mutex::new(readings),
             sigs: SigCache::new(SIG_CACHE_ENTRIES),
+            verifier: inline_verifier(),
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             tip: Mutex::new(tip),
             recent: Mutex::new(BTreeMap::new()),
@@ -282,6 +284,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             limits,
             metrics,
         })
+    }
+
+    /// Chooses where block verification checks batches of reading signatures (inline unless
+    /// set).
+    pub fn set_verifier(&mut self, verifier: BatchVerifier) {
+        self.verifier = verifier;
     }
 
     /// Sets the tip from the last finalized block found on disk at start.
@@ -525,7 +533,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         if todo.is_empty() {
             return;
         }
-        for ((r, key), ok) in todo.iter().zip(verify_batch(&todo)) {
+        let verdicts = (self.verifier)(todo.clone()).await;
+        for ((r, key), ok) in todo.iter().zip(verdicts) {
             if ok {
                 self.sigs.insert(r.id(), *key);
             }

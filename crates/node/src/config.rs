@@ -342,6 +342,9 @@ impl NodeConfig {
                 }
                 _ => {}
             }
+            if m.listen.is_some() && m.listen == m.listen_v5 {
+                return bad("mqtt.listen and mqtt.listen_v5 must differ");
+            }
             if m.max_connections == 0 {
                 return bad("mqtt.max_connections must be positive");
             }

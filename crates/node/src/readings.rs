@@ -210,6 +210,30 @@ impl ReadingCheck for SigCache {
     }
 }
 
+/// Where a node verifies batches of reading signatures: on a blocking thread in a running node
+/// ([blocking_verifier]), inline in the deterministic simulation ([inline_verifier]).
+pub type BatchVerifier = Arc<
+    dyn Fn(Vec<(Arc<Reading>, PublicKey)>) -> futures::future::BoxFuture<'static, Vec<bool>>
+        + Send
+        + Sync,
+>;
+
+/// Verifies on the calling thread.
+pub fn inline_verifier() -> BatchVerifier {
+    Arc::new(|items| Box::pin(std::future::ready(verify_batch(&items))))
+}
+
+/// Verifies on tokio's blocking threads, off the async executor.
+pub fn blocking_verifier() -> BatchVerifier {
+    Arc::new(|items| {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || verify_batch(&items))
+                .await
+                .unwrap_or_default()
+        })
+    })
+}
+
 /// Verifies many readings against their keys: Ed25519 in batches (falling back to one by one
 /// when a batch fails, to find the bad ones), P-256 one by one. Returns one verdict each.
 pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {

@@ -95,18 +95,19 @@ async fn run_in(
     };
     let pool = Pool::new(config.pool.max_txs, config.pool.max_per_account);
     let readings = ReadingPool::new(config.pool.max_readings, config.pool.max_per_device);
-    let chain = Arc::new(
-        Chain::open(
-            context.child("chain"),
-            "node",
-            genesis,
-            validators.clone(),
-            Some(index),
-            limits,
-            (pool, readings),
-        )
-        .await?,
-    );
+    let mut chain = Chain::open(
+        context.child("chain"),
+        "node",
+        genesis,
+        validators.clone(),
+        Some(index),
+        limits,
+        (pool, readings),
+    )
+    .await?;
+    // Block verification checks reading signatures on blocking threads, off the executor.
+    chain.set_verifier(crate::readings::blocking_verifier());
+    let chain = Arc::new(chain);
     info!(
         node = config.node.name,
         chain_id = %chain.chain_id,

@@ -172,6 +172,12 @@ fn devices_register_send_readings_and_prove_them() {
     let other = SecretKey::generate(Algorithm::Ed25519);
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("garbage", b"not cbor".to_vec(), 400, "malformed"),
+        (
+            "alg -35",
+            crate::harness::vector("bad-alg-es384"),
+            400,
+            "bad_header",
+        ),
         ("replay", signed(&key, "cold-1", 2, 9.0), 409, "replay"),
         (
             "unknown",

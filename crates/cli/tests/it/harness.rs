@@ -294,3 +294,14 @@ pub fn python_reading(key: &SecretKey, device: &str, seq: u64, name: &str, value
     );
     hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
 }
+
+/// The bytes of test vector `name` in tests/vectors/readings.json.
+pub fn vector(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/readings.json");
+    let all: Vec<Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let v = all
+        .iter()
+        .find(|v| v["name"] == name)
+        .expect("vector exists");
+    hex::decode(v["reading"].as_str().unwrap()).unwrap()
+}

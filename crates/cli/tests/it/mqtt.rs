@@ -159,6 +159,11 @@ fn exercise(net: &Net, device: &Device, id: &str, key: &SecretKey) {
     let p256 = SecretKey::generate(Algorithm::P256);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("malformed", b"\xff\x00 not cose".to_vec(), "malformed"),
+        (
+            "alg -35",
+            crate::harness::vector("bad-alg-es384"),
+            "bad_header",
+        ),
         ("replay", signed(key, id, 1), "replay"),
         ("bad sig", signed(&other, id, 2), "bad_signature"),
         ("wrong alg", signed(&p256, id, 2), "wrong_algorithm"),
@@ -197,6 +202,29 @@ fn exercise(net: &Net, device: &Device, id: &str, key: &SecretKey) {
     let bytes = crate::harness::python_reading(key, id, 3, "humidity", 58.5);
     device.publish(id, bytes.clone());
     device.receipt(&bytes, "committed");
+    // A revoked device's readings are refused.
+    let operator = crate::harness::load(net, "operator");
+    let client = net.client(0);
+    let tx = client
+        .sign(
+            &operator,
+            TxBody::DeviceSetStatus {
+                device: id.parse().unwrap(),
+                status: verity_types::DeviceStatus::Revoked,
+            },
+            None,
+        )
+        .unwrap();
+    client.submit(&tx).unwrap();
+    client
+        .wait_final(&tx.id(), Duration::from_secs(60))
+        .unwrap();
+    let bytes = signed(key, id, 4);
+    device.publish(id, bytes.clone());
+    assert_eq!(
+        device.receipt(&bytes, "rejected")["code"],
+        "device_not_active"
+    );
 }
 
 fn device_port(net: &Net) -> u16 {
@@ -330,4 +358,100 @@ fn sim_streams_readings_that_all_commit() {
         let devices = net.client(2).get("/v1/devices?limit=100").unwrap();
         assert!(devices["devices"].as_array().unwrap().len() >= 4);
     }
+}
+
+#[test]
+fn a_full_pool_is_answered_on_both_transports() {
+    let mut net = Net::start(4);
+    let key = register(&net, "flood-1");
+    // With two of four validators down nothing finalizes, so readings stay in the pool.
+    net.kill_node(2);
+    net.kill_node(3);
+    let client = net.client(0);
+    const PER_DEVICE: u64 = 1024; // [pool] max_per_device default
+    for seq in 1..=PER_DEVICE {
+        client
+            .submit_reading(&signed(&key, "flood-1", seq))
+            .unwrap();
+    }
+    match client.submit_reading(&signed(&key, "flood-1", PER_DEVICE + 1)) {
+        Err(verity_client::ClientError::Api { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (429, "pool_full"));
+        }
+        other => panic!("expected pool_full, got {other:?}"),
+    }
+    let device = Device::connect(device_port(&net), "flood-1", &["flood-1"]);
+    let bytes = signed(&key, "flood-1", PER_DEVICE + 2);
+    device.publish("flood-1", bytes.clone());
+    assert_eq!(device.receipt(&bytes, "rejected")["code"], "pool_full");
+}
+
+#[test]
+fn mqtt5_devices_get_receipts_too() {
+    use std::io::BufRead as _;
+    let mut net = Net::start(4);
+    // Node 3 also serves MQTT 5 on a port of its own.
+    let v5_port = free_base(1);
+    net.kill_node(3);
+    let config = net.node_dir(3).join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(
+        "[mqtt]\n",
+        &format!("[mqtt]\nlisten_v5 = \"127.0.0.1:{v5_port}\"\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    net.start_node(3);
+    let h = net.height(0).unwrap();
+    net.wait_height(3, h, Duration::from_secs(60));
+    let key = register(&net, "v5-dev");
+    // Mosquitto's own MQTT 5 clients play the device.
+    let port = v5_port.to_string();
+    let mut sub = Command::new("mosquitto_sub")
+        .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &port, "-q", "1"])
+        .args(["-t", "verity/v1/receipts/v5-dev"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto_sub is installed (scripts/test installs mosquitto-clients)");
+    let (tx, rx) = mpsc::channel::<Value>();
+    let stdout = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reading.cose");
+    let bytes = signed(&key, "v5-dev", 1);
+    std::fs::write(&file, &bytes).unwrap();
+    let id = hex::encode(sha256(&bytes).0);
+    // Publish until the subscription is in place and the first receipt comes back.
+    let first = wait_for("a receipt over MQTT 5", Duration::from_secs(60), || {
+        let ok = Command::new("mosquitto_pub")
+            .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &port, "-q", "1"])
+            .args(["-t", "verity/v1/readings/v5-dev", "-f"])
+            .arg(&file)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mosquitto_pub failed");
+        rx.recv_timeout(Duration::from_secs(1)).ok()
+    });
+    assert_eq!(first["reading_id"], id);
+    assert!(first["status"] == "accepted" || first["code"] == "replay");
+    let committed = wait_for("the committed receipt", Duration::from_secs(60), || {
+        let r = rx.recv_timeout(Duration::from_millis(200)).ok()?;
+        (r["reading_id"] == id && r["status"] == "committed").then_some(r)
+    });
+    assert_eq!(committed["seq"], 1);
+    let _ = sub.kill();
+    let _ = sub.wait();
 }
