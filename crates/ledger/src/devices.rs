@@ -270,3 +270,180 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+    use crate::{
+        BlockEnv, TxError, VerifyAll,
+        execute::apply_tx,
+        state::{AccountRecord, OrgRecord, StateKey, account_key, org_key},
+    };
+    use futures::executor::block_on;
+    use std::collections::BTreeMap;
+    use verity_types::{
+        Algorithm, Nonce, OrgId, SecretKey, SignedTransaction, Transaction, hash::sha256,
+    };
+
+    struct MapReader(BTreeMap<StateKey, Vec<u8>>);
+
+    impl StateReader for MapReader {
+        async fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.get(key).cloned())
+        }
+    }
+
+    fn account(reader: &mut MapReader, key: &SecretKey, org: &str, admin: bool) {
+        let mut overlay = Overlay::new(&*reader);
+        overlay.put(
+            account_key(&key.public_key().account_id()),
+            &AccountRecord {
+                organization: Some(org.parse().unwrap()),
+                admin,
+                ..Default::default()
+            },
+        );
+        let writes = overlay.into_writes();
+        reader
+            .0
+            .extend(writes.into_iter().map(|(k, v)| (k, v.unwrap())));
+    }
+
+    fn org(reader: &mut MapReader, id: &str, roles: Vec<Role>) {
+        let id: OrgId = id.parse().unwrap();
+        let mut overlay = Overlay::new(&*reader);
+        overlay.put(
+            org_key(&id),
+            &OrgRecord {
+                id: id.clone(),
+                name: id.to_string(),
+                roles,
+            },
+        );
+        let writes = overlay.into_writes();
+        reader
+            .0
+            .extend(writes.into_iter().map(|(k, v)| (k, v.unwrap())));
+    }
+
+    fn tx(key: &SecretKey, nonce: u64, body: verity_types::TxBody) -> SignedTransaction {
+        Transaction {
+            signer: key.public_key(),
+            nonce: Nonce(nonce),
+            body,
+        }
+        .sign(key, &sha256(b"chain"))
+    }
+
+    /// Applies `txs` in order to `reader`'s state, keeping what succeeds; returns each result.
+    fn apply(reader: &mut MapReader, txs: &[SignedTransaction]) -> Vec<Result<(), TxError>> {
+        let env = BlockEnv {
+            chain_id: sha256(b"chain"),
+            height: 7,
+            timestamp_ms: 1,
+        };
+        let mut out = Vec::new();
+        for t in txs {
+            let writes = {
+                let mut overlay = Overlay::new(&*reader);
+                let r = block_on(apply_tx(&mut overlay, &env, t, &VerifyAll)).map(|_| ());
+                out.push(r);
+                overlay.into_writes()
+            };
+            reader
+                .0
+                .extend(writes.into_iter().map(|(k, v)| (k, v.unwrap())));
+        }
+        out
+    }
+
+    #[test]
+    fn owners_admins_and_transfers() {
+        let mut reader = MapReader(BTreeMap::new());
+        org(&mut reader, "ops-a", vec![Role::Operator]);
+        org(&mut reader, "ops-b", vec![Role::Operator]);
+        org(&mut reader, "bank", vec![Role::Issuer]);
+        let owner = SecretKey::generate(Algorithm::Ed25519);
+        let colleague = SecretKey::generate(Algorithm::Ed25519);
+        let admin = SecretKey::generate(Algorithm::P256);
+        let other_org = SecretKey::generate(Algorithm::Ed25519);
+        let banker = SecretKey::generate(Algorithm::Ed25519);
+        account(&mut reader, &owner, "ops-a", false);
+        account(&mut reader, &colleague, "ops-a", false);
+        account(&mut reader, &admin, "ops-a", true);
+        account(&mut reader, &other_org, "ops-b", false);
+        account(&mut reader, &banker, "bank", false);
+        let dev: DeviceId = "d1".parse().unwrap();
+        let key = SecretKey::generate(Algorithm::Ed25519).public_key();
+        let register = |by: &SecretKey, n| {
+            tx(
+                by,
+                n,
+                verity_types::TxBody::DeviceRegister {
+                    device: dev.clone(),
+                    key,
+                    meta: DeviceMeta::default(),
+                },
+            )
+        };
+        let status = |by: &SecretKey, n, s| {
+            tx(
+                by,
+                n,
+                verity_types::TxBody::DeviceSetStatus {
+                    device: dev.clone(),
+                    status: s,
+                },
+            )
+        };
+        let give = |by: &SecretKey, n, to: &SecretKey| {
+            tx(
+                by,
+                n,
+                verity_types::TxBody::DeviceTransfer {
+                    device: dev.clone(),
+                    to: to.public_key().account_id(),
+                },
+            )
+        };
+        let code = |r: &Result<(), TxError>| r.as_ref().err().map(TxError::code);
+        let results = apply(
+            &mut reader,
+            &[
+                register(&banker, 0),                                // not an operator
+                register(&owner, 0),                                 // ok
+                register(&other_org, 0),                             // id taken
+                status(&colleague, 0, DeviceStatus::Suspended),      // same org, not admin
+                status(&admin, 0, DeviceStatus::Suspended),          // admin of the owner's org
+                status(&other_org, 0, DeviceStatus::Active),         // another org
+                give(&owner, 1, &banker),                            // not an operator account
+                give(&owner, 1, &other_org),                         // ok: now owned by ops-b
+                status(&admin, 1, DeviceStatus::Active),             // no longer its org's device
+                status(&other_org, 0, DeviceStatus::Decommissioned), // ok
+                give(&other_org, 1, &owner),                         // decommissioned: final
+            ],
+        );
+        let codes: Vec<Option<&str>> = results.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                Some("unauthorized"),
+                None,
+                Some("device_exists"),
+                Some("unauthorized"),
+                None,
+                Some("unauthorized"),
+                Some("unauthorized"),
+                None,
+                Some("unauthorized"),
+                None,
+                Some("invalid_transition"),
+            ]
+        );
+        let overlay = Overlay::new(&reader);
+        let d = block_on(load(&overlay, &dev)).unwrap().unwrap();
+        assert_eq!(d.owner, other_org.public_key().account_id());
+        assert_eq!(d.status, DeviceStatus::Decommissioned);
+        assert_eq!(d.registered_height, 7);
+    }
+}

@@ -351,6 +351,11 @@ fn devices_register_send_readings_and_prove_them() {
         ],
     );
     assert_eq!(id2.len(), 64);
+    // The other validators have finalized at least as far before we read from them.
+    let h = net.height(0).unwrap();
+    for i in 1..4 {
+        net.wait_height(i, h, Duration::from_secs(60));
+    }
     let history = net.client(2).get("/v1/devices/cold-1/history").unwrap();
     let events: Vec<&str> = history["history"]
         .as_array()
