@@ -418,15 +418,17 @@ fn mqtt5_devices_get_receipts_too() {
     net.wait_height(3, h, Duration::from_secs(60));
     // Mosquitto's own MQTT 5 clients play the device.
     let port = v5_port.to_string();
-    let mut sub = Command::new("mosquitto_sub")
-        .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &port, "-q", "1"])
-        .args(["-t", "verity/v1/receipts/v5-dev"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto_sub is installed (scripts/test installs mosquitto-clients)");
+    let mut sub = KillOnDrop(
+        Command::new("mosquitto_sub")
+            .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &port, "-q", "1"])
+            .args(["-t", "verity/v1/receipts/v5-dev"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub is installed (scripts/test installs mosquitto-clients)"),
+    );
     let (tx, rx) = mpsc::channel::<Value>();
-    let stdout = sub.stdout.take().unwrap();
+    let stdout = sub.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
             .lines()
@@ -472,6 +474,14 @@ fn mqtt5_devices_get_receipts_too() {
         })
     };
     assert_eq!(committed["seq"], 1);
-    let _ = sub.kill();
-    let _ = sub.wait();
+}
+
+/// A child process that is killed when the test ends, passing or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
