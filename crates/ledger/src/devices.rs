@@ -157,6 +157,18 @@ async fn load_controlled<R: StateReader>(
     )))
 }
 
+/// Refuses any change to a decommissioned device (`to` is what the change would lead to).
+fn not_decommissioned(record: &DeviceRecord, to: DeviceStatus) -> Result<(), TxError> {
+    if record.status == DeviceStatus::Decommissioned {
+        return Err(TxError::InvalidTransition {
+            device: record.id.clone(),
+            from: record.status,
+            to,
+        });
+    }
+    Ok(())
+}
+
 fn transition_allowed(from: DeviceStatus, to: DeviceStatus) -> bool {
     use DeviceStatus::*;
     matches!(
@@ -199,13 +211,7 @@ pub async fn rotate_key<R: StateReader>(
     staged: &mut Staged,
 ) -> Result<(), TxError> {
     let mut record = load_controlled(state, &tx, id).await?;
-    if record.status == DeviceStatus::Decommissioned {
-        return Err(TxError::InvalidTransition {
-            device: id.clone(),
-            from: record.status,
-            to: DeviceStatus::Active,
-        });
-    }
+    not_decommissioned(&record, DeviceStatus::Active)?;
     if record.key == *key {
         return Err(TxError::Unauthorized(
             "the new key must differ from the current key".into(),
@@ -229,13 +235,7 @@ pub async fn transfer<R: StateReader>(
     staged: &mut Staged,
 ) -> Result<(), TxError> {
     let mut record = load_controlled(state, &tx, id).await?;
-    if record.status == DeviceStatus::Decommissioned {
-        return Err(TxError::InvalidTransition {
-            device: id.clone(),
-            from: record.status,
-            to: record.status,
-        });
-    }
+    not_decommissioned(&record, record.status)?;
     if *to == record.owner {
         return Err(TxError::Unauthorized(format!(
             "device {id} already belongs to {to}"

@@ -626,17 +626,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
 
     /// After a finalized block: removes its readings from the pool, and drops pending readings
     /// that can no longer commit (their device is no longer active, or a higher seq committed).
-    async fn prune_reading_pool(&self, store: &Store<E>, block: &Block, touched: &[DeviceId]) {
-        let mut states = Vec::new();
-        {
-            let reader = store.reader();
-            let overlay = Overlay::new(&reader);
-            for id in touched {
-                if let Ok(Some(d)) = devices::load(&overlay, id).await {
-                    states.push(d);
-                }
-            }
-        }
+    fn prune_reading_pool(&self, block: &Block, states: &[DeviceRecord]) {
         let mut dropped = Vec::new();
         {
             let mut pool = self.readings.lock().expect("readings lock");
@@ -648,7 +638,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                     .collect::<Vec<_>>()
                     .iter(),
             );
-            for d in &states {
+            for d in states {
                 if d.status == DeviceStatus::Active {
                     for r in pool.prune_device(&d.id, d.last_seq) {
                         dropped.push((r, RejectCode::Replay));
@@ -924,7 +914,18 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 .await
                 .map_err(fail)?,
         };
-        let touched = touched_devices(block);
+        // The records, after this block, of every device it touched: for the index and to prune
+        // the reading pool.
+        let mut touched = Vec::new();
+        {
+            let reader = store.begin(Some(&executed.spec));
+            let overlay = Overlay::new(&reader);
+            for id in touched_devices(block) {
+                if let Ok(Some(d)) = devices::load(&overlay, &id).await {
+                    touched.push(d);
+                }
+            }
+        }
         if let Some(index) = &self.index {
             let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
             index
@@ -940,23 +941,13 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                     rejected: rc.rejected,
                 })
                 .collect();
-            let reader = store.begin(Some(&executed.spec));
-            let overlay = Overlay::new(&reader);
-            let mut records = Vec::new();
-            for id in &touched {
-                if let Ok(Some(d)) = devices::load(&overlay, id).await {
-                    records.push(d);
-                }
-            }
-            drop(overlay);
-            drop(reader);
             index
                 .index_readings(
                     height,
                     block.header.timestamp_ms,
                     &readings,
                     &block.txs,
-                    &records,
+                    &touched,
                 )
                 .map_err(|e| fail(e.to_string()))?;
         }
@@ -1003,7 +994,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             });
         }
         self.metrics.readings.inc_by(accepted);
-        self.prune_reading_pool(&store, block, &touched).await;
+        self.prune_reading_pool(block, &touched);
         self.metrics.finalized_height.set(height as i64);
         self.metrics.blocks.inc();
         self.metrics.txs.inc_by(block.txs.len() as u64);

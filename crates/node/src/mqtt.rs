@@ -82,33 +82,49 @@ impl Tracked {
 
 type Receipts = mpsc::Sender<(String, Vec<u8>)>;
 
-/// Handles one published message: checks it and sends the first receipt.
-async fn on_publish(
-    ingest: &Ingest,
-    tracked: &Mutex<Tracked>,
-    receipts: &Receipts,
-    topic: &[u8],
-    payload: Bytes,
-) {
-    let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
-        return;
-    };
-    // A topic that names no valid device id has no receipt topic either: nothing to answer.
-    let Ok(device) = DeviceId::from_bytes(device) else {
-        return;
-    };
-    let id = sha256(&payload);
-    let answer = match ingest.submit(payload.to_vec(), Some(device.clone())).await {
-        Ok(reading) => {
-            tracked
-                .lock()
-                .expect("tracked lock")
-                .insert(reading.id(), device.clone());
-            receipt(&id, Some(reading.seq()), Ok(None))
-        }
-        Err(refused) => receipt(&id, refused.seq, Err(refused.error.code)),
-    };
-    let _ = receipts.try_send((format!("{RECEIPTS_PREFIX}{device}"), answer));
+/// What both broker modes feed: ingest, the readings owed a final receipt, and the queue of
+/// receipts to publish.
+#[derive(Clone)]
+struct Pipeline {
+    ingest: Ingest,
+    tracked: Arc<Mutex<Tracked>>,
+    receipts: Receipts,
+}
+
+impl Pipeline {
+    /// Handles one published message in its own task: checks it and sends the first receipt.
+    fn spawn_publish(&self, topic: Bytes, payload: Bytes) {
+        let this = self.clone();
+        tokio::spawn(async move { this.on_publish(&topic, payload).await });
+    }
+
+    async fn on_publish(&self, topic: &[u8], payload: Bytes) {
+        let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
+            return;
+        };
+        // A topic that names no valid device id has no receipt topic either: nothing to answer.
+        let Ok(device) = DeviceId::from_bytes(device) else {
+            return;
+        };
+        let id = sha256(&payload);
+        let answer = match self
+            .ingest
+            .submit(payload.to_vec(), Some(device.clone()))
+            .await
+        {
+            Ok(reading) => {
+                self.tracked
+                    .lock()
+                    .expect("tracked lock")
+                    .insert(reading.id(), device.clone());
+                receipt(&id, Some(reading.seq()), Ok(None))
+            }
+            Err(refused) => receipt(&id, refused.seq, Err(refused.error.code)),
+        };
+        let _ = self
+            .receipts
+            .try_send((format!("{RECEIPTS_PREFIX}{device}"), answer));
+    }
 }
 
 /// Publishes the final receipts of readings that came in over MQTT here.
@@ -138,34 +154,24 @@ async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, re
 
 /// Starts the MQTT transport configured in `section`.
 pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
-    let tracked = Arc::new(Mutex::new(Tracked::default()));
     let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
+    let pipeline = Pipeline {
+        ingest,
+        tracked: Arc::new(Mutex::new(Tracked::default())),
+        receipts,
+    };
     match section.mode {
         MqttMode::Off => return Ok(()),
-        MqttMode::Embedded => embedded(
-            section,
-            ingest,
-            tracked.clone(),
-            receipts.clone(),
-            receipts_rx,
-        )?,
-        MqttMode::External => external(
-            section,
-            ingest,
-            tracked.clone(),
-            receipts.clone(),
-            receipts_rx,
-        )?,
+        MqttMode::Embedded => embedded(section, pipeline.clone(), receipts_rx)?,
+        MqttMode::External => external(section, pipeline.clone(), receipts_rx)?,
     }
-    tokio::spawn(forward_events(chain, tracked, receipts));
+    tokio::spawn(forward_events(chain, pipeline.tracked, pipeline.receipts));
     Ok(())
 }
 
 fn embedded(
     section: &MqttSection,
-    ingest: Ingest,
-    tracked: Arc<Mutex<Tracked>>,
-    receipts: Receipts,
+    pipeline: Pipeline,
     mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
 ) -> anyhow::Result<()> {
     use rumqttd::{
@@ -259,18 +265,7 @@ fn embedded(
         loop {
             match link_rx.next().await {
                 Ok(Some(Notification::Forward(f))) => {
-                    let (ingest, tracked, receipts) =
-                        (ingest.clone(), tracked.clone(), receipts.clone());
-                    tokio::spawn(async move {
-                        on_publish(
-                            &ingest,
-                            &tracked,
-                            &receipts,
-                            &f.publish.topic,
-                            f.publish.payload,
-                        )
-                        .await;
-                    });
+                    pipeline.spawn_publish(f.publish.topic, f.publish.payload);
                 }
                 // The router pauses a link whose buffer filled; ask for more.
                 Ok(Some(Notification::Unschedule)) => {
@@ -291,9 +286,7 @@ fn embedded(
 
 fn external(
     section: &MqttSection,
-    ingest: Ingest,
-    tracked: Arc<Mutex<Tracked>>,
-    receipts: Receipts,
+    pipeline: Pipeline,
     mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
 ) -> anyhow::Result<()> {
     use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS};
@@ -329,12 +322,7 @@ fn external(
                     let _ = client.try_subscribe(READINGS_FILTER, QoS::AtLeastOnce);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let (ingest, tracked, receipts) =
-                        (ingest.clone(), tracked.clone(), receipts.clone());
-                    tokio::spawn(async move {
-                        on_publish(&ingest, &tracked, &receipts, p.topic.as_bytes(), p.payload)
-                            .await;
-                    });
+                    pipeline.spawn_publish(Bytes::from(p.topic.into_bytes()), p.payload);
                 }
                 Ok(_) => {}
                 Err(ConnectionError::RequestsDone) => break,

@@ -3,33 +3,17 @@
 //! committed readings read back from another node, and an offline proof that fails when
 //! tampered with.
 
-use crate::harness::{Net, verity};
+use crate::harness::{Net, now_s, number_record, verity};
 use std::time::Duration;
 use verity_client::{Client, ClientError};
 use verity_types::{
     Algorithm, KeyFile, SecretKey,
     hash::sha256,
-    reading::{
-        SenmlValue,
-        sign::{NewRecord, senml_pack, sign_payload, sign_reading},
-    },
+    reading::sign::{NewRecord, senml_pack, sign_payload, sign_reading},
 };
 
-fn now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-        .floor()
-}
-
 fn temp(time: f64, v: f64) -> NewRecord {
-    NewRecord {
-        name: "temperature".into(),
-        time,
-        unit: Some("Cel".into()),
-        value: SenmlValue::Number(v),
-    }
+    number_record("temperature", "Cel", time, v)
 }
 
 fn signed(key: &SecretKey, device: &str, seq: u64, v: f64) -> Vec<u8> {

@@ -305,3 +305,27 @@ pub fn vector(name: &str) -> Vec<u8> {
         .expect("vector exists");
     hex::decode(v["reading"].as_str().unwrap()).unwrap()
 }
+
+/// Now, in whole seconds since the Unix epoch.
+pub fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .floor()
+}
+
+/// A numeric SenML record.
+pub fn number_record(
+    name: &str,
+    unit: &str,
+    time: f64,
+    value: f64,
+) -> verity_types::reading::sign::NewRecord {
+    verity_types::reading::sign::NewRecord {
+        name: name.into(),
+        time,
+        unit: Some(unit.into()),
+        value: verity_types::reading::SenmlValue::Number(value),
+    }
+}

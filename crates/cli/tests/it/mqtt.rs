@@ -3,7 +3,7 @@
 //! its receipt on the device's receipt topic; accepted readings are followed by a committed
 //! receipt with the height.
 
-use crate::harness::{Net, free_base, wait_for};
+use crate::harness::{Net, free_base, now_s, number_record, wait_for};
 use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::{
@@ -14,27 +14,11 @@ use std::{
 use verity_types::{
     Algorithm, SecretKey, TxBody,
     hash::sha256,
-    reading::{
-        SenmlValue,
-        sign::{NewRecord, senml_pack, sign_payload, sign_reading},
-    },
+    reading::sign::{NewRecord, senml_pack, sign_payload, sign_reading},
 };
 
-fn now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-        .floor()
-}
-
 fn record(time: f64) -> NewRecord {
-    NewRecord {
-        name: "humidity".into(),
-        time,
-        unit: Some("%RH".into()),
-        value: SenmlValue::Number(61.0),
-    }
+    number_record("humidity", "%RH", time, 61.0)
 }
 
 fn signed(key: &SecretKey, device: &str, seq: u64) -> Vec<u8> {
