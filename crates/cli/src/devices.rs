@@ -9,7 +9,7 @@ use verity_client::Client;
 use verity_types::{
     Algorithm, DeviceId, DeviceMeta, DeviceStatus, Genesis, PublicKey, TxBody,
     hash::{parse_hash, sha256},
-    proof::ReadingProof,
+    proof::{ReadingProof, TxProof},
     reading::{
         SenmlValue,
         sign::{NewRecord, sign_reading},
@@ -198,6 +198,17 @@ pub struct StatusArgs {
 
 #[derive(Subcommand)]
 pub enum ProofCmd {
+    /// Fetch the proof of a committed transaction and what it did (outcome and every movement
+    /// of value, so any history entry it caused can be proven).
+    Tx {
+        /// Transaction id (64 hex characters).
+        id: String,
+        /// Where to write the proof JSON (stdout if absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArg,
+    },
     /// Fetch the inclusion proof of a committed reading.
     Reading {
         /// Reading id (64 hex characters).
@@ -398,6 +409,7 @@ pub fn show_reading(id: &str, node: &NodeArg) -> anyhow::Result<()> {
 /// Runs a `proof` command.
 pub fn run_proof(cmd: ProofCmd) -> anyhow::Result<()> {
     match cmd {
+        ProofCmd::Tx { id, out, node } => crate::wallets::proof_tx(&id, out, &node),
         ProofCmd::Reading { id, out, node } => {
             let hash =
                 parse_hash(&id).ok_or_else(|| anyhow!("reading id must be 64 hex characters"))?;
@@ -417,12 +429,17 @@ pub fn run_proof(cmd: ProofCmd) -> anyhow::Result<()> {
 /// Runs `verify`: checks a proof offline against a genesis file.
 pub fn verify(proof: &PathBuf, genesis: &PathBuf) -> anyhow::Result<()> {
     let text = std::fs::read(proof).with_context(|| format!("cannot read {}", proof.display()))?;
-    let proof: ReadingProof = serde_json::from_slice(&text)
-        .map_err(|e| anyhow!("{} is not a reading proof: {e}", proof.display()))?;
     let genesis_text =
         std::fs::read(genesis).with_context(|| format!("cannot read {}", genesis.display()))?;
     let genesis: Genesis = serde_json::from_slice(&genesis_text)
         .map_err(|e| anyhow!("{} is not a genesis file: {e}", genesis.display()))?;
+    let kind: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| anyhow!("{} is not JSON: {e}", proof.display()))?;
+    if kind["type"] == "tx" {
+        return verify_tx(&text, proof, &genesis);
+    }
+    let proof: ReadingProof = serde_json::from_slice(&text)
+        .map_err(|e| anyhow!("{} is not a reading proof: {e}", proof.display()))?;
     let ok = proof
         .verify(&genesis)
         .map_err(|e| anyhow!("proof does not verify: {e}"))?;
@@ -440,5 +457,39 @@ pub fn verify(proof: &PathBuf, genesis: &PathBuf) -> anyhow::Result<()> {
         genesis.validators.len(),
         ok.certified_height,
     );
+    Ok(())
+}
+
+fn verify_tx(text: &[u8], path: &std::path::Path, genesis: &Genesis) -> anyhow::Result<()> {
+    let proof: TxProof = serde_json::from_slice(text)
+        .map_err(|e| anyhow!("{} is not a transaction proof: {e}", path.display()))?;
+    let ok = proof
+        .verify(genesis)
+        .map_err(|e| anyhow!("proof does not verify: {e}"))?;
+    println!(
+        "valid: transaction {} ({}) by {} committed at height {} (block time {}) in block {}, certified by {} of {} validators at height {}",
+        ok.tx.id(),
+        ok.tx.tx.body.kind(),
+        ok.tx.tx.account(),
+        ok.height,
+        crate::wallets::format_time_ms(ok.timestamp_ms),
+        ok.block_hash,
+        ok.signers,
+        genesis.validators.len(),
+        ok.certified_height,
+    );
+    println!("outcome: {}", ok.receipt.outcome);
+    for m in &ok.receipt.movements {
+        println!(
+            "movement: account {} {} {} {} (counterparty {}, balance after {}, memo {:?})",
+            m.account,
+            if m.delta < 0 { "paid" } else { "received" },
+            m.delta.unsigned_abs(),
+            m.asset,
+            m.counterparty.map_or("-".to_string(), |c| c.to_string()),
+            m.balance_after,
+            m.memo,
+        );
+    }
     Ok(())
 }

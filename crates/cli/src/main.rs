@@ -1,9 +1,11 @@
 //! `verity`: run nodes and local networks, manage keys, move money and query the ledger.
 
+mod cheques;
 mod devices;
 mod sim;
 mod testnet;
 mod up;
+mod wallets;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
@@ -123,9 +125,16 @@ enum Cmd {
         #[command(flatten)]
         node: NodeArg,
     },
-    /// Accounts: show, history.
+    /// Accounts: show, history, tiers, freeze.
     #[command(subcommand)]
-    Account(AccountCmd),
+    Account(wallets::AccountCmd),
+    /// Multi-signature treasuries: create, propose, approve, cancel, show.
+    #[command(subcommand)]
+    Multisig(wallets::MultisigCmd),
+    /// Digital and truncated paper cheques: issue, endorse, present, stop, cancel, pledge,
+    /// show, list, export.
+    #[command(subcommand)]
+    Cheque(cheques::ChequeCmd),
     /// Devices: register, lifecycle, readings.
     #[command(subcommand)]
     Device(devices::DeviceCmd),
@@ -267,36 +276,6 @@ enum AssetCmd {
     },
 }
 
-#[derive(Subcommand)]
-enum AccountCmd {
-    /// Balances and nonce.
-    Show {
-        /// Account id.
-        account: String,
-        #[command(flatten)]
-        node: NodeArg,
-    },
-    /// Movements of value, oldest first.
-    History {
-        /// Account id.
-        account: String,
-        /// Entries per page.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Cursor from a previous page.
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Newest first.
-        #[arg(long)]
-        desc: bool,
-        /// Print CSV instead of JSON.
-        #[arg(long)]
-        csv: bool,
-        #[command(flatten)]
-        node: NodeArg,
-    },
-}
-
 /// A failure with a stable code printed on stderr.
 struct Failure {
     code: String,
@@ -355,13 +334,24 @@ fn asset_amount(client: &Client, asset: &str, amount: &str) -> anyhow::Result<(A
 }
 
 fn submit(client: &Client, args: &SubmitArgs, body: TxBody) -> anyhow::Result<()> {
+    submit_tx(client, args, body).map(|_| ())
+}
+
+/// Signs and submits `body`; unless `--no-wait`, waits for finality and prints where it was
+/// committed and, when it did not simply succeed (a dishonoured cheque), its outcome. Returns
+/// the transaction id and, once final, the node's view of it.
+fn submit_tx(
+    client: &Client,
+    args: &SubmitArgs,
+    body: TxBody,
+) -> anyhow::Result<(verity_types::Hash, Option<Value>)> {
     let key = load_key(&args.key)?;
     let tx = client.sign(&key, body, args.nonce)?;
     let answer = client.submit(&tx)?;
     let id = tx.id();
     if args.no_wait {
         print(&answer);
-        return Ok(());
+        return Ok((id, None));
     }
     let done = client.wait_final(&id, Duration::from_secs(args.wait_secs))?;
     println!(
@@ -369,7 +359,12 @@ fn submit(client: &Client, args: &SubmitArgs, body: TxBody) -> anyhow::Result<()
         hex::encode(id.0),
         done["height"]
     );
-    Ok(())
+    if let Some(outcome) = done["receipt"]["outcome"].as_str()
+        && outcome != verity_types::receipt::OUTCOME_OK
+    {
+        println!("outcome: {outcome}");
+    }
+    Ok((id, Some(done)))
 }
 
 fn run(cmd: Cmd) -> anyhow::Result<()> {
@@ -475,51 +470,9 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
                 },
             )
         }
-        Cmd::Account(AccountCmd::Show { account, node }) => {
-            let id: AccountId = account.parse()?;
-            print(&Client::new(&node.node).account(&id)?);
-            Ok(())
-        }
-        Cmd::Account(AccountCmd::History {
-            account,
-            limit,
-            cursor,
-            desc,
-            csv,
-            node,
-        }) => {
-            let id: AccountId = account.parse()?;
-            let mut path = format!(
-                "/v1/accounts/{id}/history?limit={limit}&order={}",
-                if desc { "desc" } else { "asc" }
-            );
-            if let Some(c) = cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page = Client::new(&node.node).get(&path)?;
-            if csv {
-                println!(
-                    "height,timestamp_ms,tx_id,kind,asset,delta,counterparty,balance_after,memo"
-                );
-                for e in page["entries"].as_array().into_iter().flatten() {
-                    println!(
-                        "{},{},{},{},{},{},{},{},\"{}\"",
-                        e["height"],
-                        e["timestamp_ms"],
-                        e["tx_id"].as_str().unwrap_or(""),
-                        e["kind"].as_str().unwrap_or(""),
-                        e["asset"].as_str().unwrap_or(""),
-                        e["delta"].as_str().unwrap_or(""),
-                        e["counterparty"].as_str().unwrap_or(""),
-                        e["balance_after"],
-                        e["memo"].as_str().unwrap_or("").replace('"', "\"\""),
-                    );
-                }
-            } else {
-                print(&page);
-            }
-            Ok(())
-        }
+        Cmd::Account(cmd) => wallets::run_account(cmd),
+        Cmd::Multisig(cmd) => wallets::run_multisig(cmd),
+        Cmd::Cheque(cmd) => cheques::run(cmd),
         Cmd::Device(cmd) => devices::run_device(cmd),
         Cmd::Reading { id, node } => devices::show_reading(&id, &node),
         Cmd::Proof(cmd) => devices::run_proof(cmd),

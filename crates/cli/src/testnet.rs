@@ -8,7 +8,10 @@ use verity_node::config::{
 };
 use verity_types::{
     Algorithm, Amount, KeyFile, SecretKey,
-    genesis::{Genesis, GenesisAccount, GenesisAsset, GenesisOrganization, GenesisValidator, Role},
+    genesis::{
+        Genesis, GenesisAccount, GenesisAsset, GenesisOrganization, GenesisTier, GenesisValidator,
+        Role, TierLimits,
+    },
 };
 
 /// Initial CNY supply held by the issuer: 1,000,000,000.00 CNY in minor units.
@@ -36,6 +39,37 @@ pub fn write_account_key(path: &Path, alg: Algorithm) -> anyhow::Result<SecretKe
     let json = serde_json::to_vec_pretty(&KeyFile::from_key(&key))?;
     write_new(path, &json)?;
     Ok(key)
+}
+
+/// The wallet tiers of a new testnet, modelled on tiered digital-currency wallets: an
+/// anonymous tier (every new account) with low limits, a verified tier with higher ones, and an
+/// unlimited tier for institutions. Amounts in CNY fen (minor units).
+pub fn default_tiers() -> anyhow::Result<Vec<GenesisTier>> {
+    let cny = |single: u64, daily: u64, balance: u64| -> anyhow::Result<_> {
+        let limits = TierLimits {
+            single_payment: Some(Amount(single * 100)),
+            daily: Some(Amount(daily * 100)),
+            balance: Some(Amount(balance * 100)),
+        };
+        Ok(BTreeMap::from([("CNY".parse()?, limits)]))
+    };
+    Ok(vec![
+        GenesisTier {
+            id: "anonymous".parse()?,
+            name: "Anonymous wallet".into(),
+            limits: cny(2_000, 5_000, 10_000)?,
+        },
+        GenesisTier {
+            id: "verified".parse()?,
+            name: "Verified wallet".into(),
+            limits: cny(50_000, 200_000, 1_000_000)?,
+        },
+        GenesisTier {
+            id: "institution".parse()?,
+            name: "Institution".into(),
+            limits: BTreeMap::new(),
+        },
+    ])
 }
 
 /// Writes the testnet into `dir`.
@@ -97,6 +131,7 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
             // The founding accounts administer their organizations.
             admin: true,
             balances,
+            tier: Some("institution".parse()?),
         })
     };
     let genesis = Genesis {
@@ -126,6 +161,8 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
             account(&operator, "operator-co", 0)?,
             account(&regulator, "regulator", 0)?,
         ],
+        tiers: default_tiers()?,
+        default_tier: Some("anonymous".parse()?),
     };
     genesis.validate()?;
     write_new(

@@ -104,7 +104,7 @@ async fn acts_for_operator<R: StateReader>(
 /// Registers a device owned by the sender, who must act for an operator organization.
 pub async fn register<R: StateReader>(
     state: &Overlay<'_, R>,
-    tx: TxCtx<'_>,
+    tx: &TxCtx<'_>,
     height: u64,
     id: &DeviceId,
     key: &PublicKey,
@@ -183,12 +183,12 @@ fn transition_allowed(from: DeviceStatus, to: DeviceStatus) -> bool {
 /// Moves a device to `status`.
 pub async fn set_status<R: StateReader>(
     state: &Overlay<'_, R>,
-    tx: TxCtx<'_>,
+    tx: &TxCtx<'_>,
     id: &DeviceId,
     status: DeviceStatus,
     staged: &mut Staged,
 ) -> Result<(), TxError> {
-    let mut record = load_controlled(state, &tx, id).await?;
+    let mut record = load_controlled(state, tx, id).await?;
     if !transition_allowed(record.status, status) {
         return Err(TxError::InvalidTransition {
             device: id.clone(),
@@ -204,13 +204,13 @@ pub async fn set_status<R: StateReader>(
 /// Replaces a device's key from `height` on; a revoked device becomes active again.
 pub async fn rotate_key<R: StateReader>(
     state: &Overlay<'_, R>,
-    tx: TxCtx<'_>,
+    tx: &TxCtx<'_>,
     height: u64,
     id: &DeviceId,
     key: &PublicKey,
     staged: &mut Staged,
 ) -> Result<(), TxError> {
-    let mut record = load_controlled(state, &tx, id).await?;
+    let mut record = load_controlled(state, tx, id).await?;
     not_decommissioned(&record, DeviceStatus::Active)?;
     if record.key == *key {
         return Err(TxError::Unauthorized(
@@ -229,12 +229,12 @@ pub async fn rotate_key<R: StateReader>(
 /// Hands a device to `to`, which must be an account of an operator organization.
 pub async fn transfer<R: StateReader>(
     state: &Overlay<'_, R>,
-    tx: TxCtx<'_>,
+    tx: &TxCtx<'_>,
     id: &DeviceId,
     to: &AccountId,
     staged: &mut Staged,
 ) -> Result<(), TxError> {
-    let mut record = load_controlled(state, &tx, id).await?;
+    let mut record = load_controlled(state, tx, id).await?;
     not_decommissioned(&record, record.status)?;
     if *to == record.owner {
         return Err(TxError::Unauthorized(format!(

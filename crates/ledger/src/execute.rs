@@ -4,15 +4,18 @@
 //! the ledger refuses.
 
 use crate::{
-    accounts::{self, Movement, TxCtx},
+    accounts::{self, TxCtx},
+    cheques::{self, ChequeEvent, ChequeOutcome},
     devices,
     error::{BlockError, TxError},
+    multisig,
     state::{Overlay, Staged, StateReader, account_key},
     telemetry::{self, ReadingCheck, ReadingOutcome},
 };
 use std::collections::BTreeSet;
 use verity_types::{
-    Hash, Nonce, Reading, RejectCode, SignedTransaction, TxBody, hash::sha256, merkle,
+    Hash, Nonce, Reading, RejectCode, SignedTransaction, TxBody, merkle,
+    receipt::{Movement, OUTCOME_OK},
 };
 
 /// What a block executes against, besides state.
@@ -42,25 +45,7 @@ impl SignatureCheck for VerifyAll {
     }
 }
 
-/// The outcome of a transaction in a block.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    /// The transaction.
-    pub tx_id: Hash,
-    /// Its position in the block.
-    pub index: u32,
-}
-
-impl Receipt {
-    /// The leaf hashed into the receipts root.
-    pub fn leaf(&self) -> Hash {
-        let mut bytes = Vec::with_capacity(40);
-        bytes.extend_from_slice(b"rcpt");
-        bytes.extend_from_slice(&self.tx_id.0);
-        bytes.extend_from_slice(&self.index.to_be_bytes());
-        sha256(&bytes)
-    }
-}
+pub use verity_types::receipt::Receipt;
 
 /// The outcome of a reading in a block: accepted, or rejected with a code and never applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,13 +84,182 @@ pub fn receipts_root(receipts: &[Receipt], readings: &[ReadingReceipt]) -> Hash 
     merkle::root(&receipt_leaves(receipts, readings))
 }
 
+/// What a transaction did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// `ok`, or the code of a cheque outcome that moved no value.
+    pub outcome: String,
+    /// Every balance it changed.
+    pub movements: Vec<Movement>,
+    /// The cheque lifecycle step it made, if any.
+    pub cheque: Option<ChequeEvent>,
+}
+
+impl Applied {
+    fn ok() -> Self {
+        Self {
+            outcome: OUTCOME_OK.to_string(),
+            ..Self::default()
+        }
+    }
+
+    fn moved(movements: Vec<Movement>) -> Self {
+        Self {
+            movements,
+            ..Self::ok()
+        }
+    }
+
+    fn cheque(c: ChequeOutcome) -> Self {
+        Self {
+            outcome: c.outcome,
+            movements: c.movements,
+            cheque: Some(c.event),
+        }
+    }
+}
+
+/// Runs one operation as `ctx.sender` (the signer, or a multi-signature account).
+async fn dispatch<R: StateReader>(
+    state: &Overlay<'_, R>,
+    env: &BlockEnv,
+    ctx: &TxCtx<'_>,
+    body: &TxBody,
+    staged: &mut Staged,
+) -> Result<Applied, TxError> {
+    let h = env.height;
+    Ok(match body {
+        TxBody::Transfer {
+            to,
+            asset,
+            amount,
+            memo,
+        } => {
+            Applied::moved(accounts::transfer(state, ctx, to, asset, *amount, memo, staged).await?)
+        }
+        TxBody::Mint {
+            to,
+            asset,
+            amount,
+            memo,
+        } => Applied::moved(accounts::mint(state, ctx, to, asset, *amount, memo, staged).await?),
+        TxBody::Burn {
+            asset,
+            amount,
+            memo,
+        } => Applied::moved(accounts::burn(state, ctx, asset, *amount, memo, staged).await?),
+        TxBody::DeviceRegister { device, key, meta } => {
+            devices::register(state, ctx, h, device, key, meta, staged).await?;
+            Applied::ok()
+        }
+        TxBody::DeviceSetStatus { device, status } => {
+            devices::set_status(state, ctx, device, *status, staged).await?;
+            Applied::ok()
+        }
+        TxBody::DeviceRotateKey { device, key } => {
+            devices::rotate_key(state, ctx, h, device, key, staged).await?;
+            Applied::ok()
+        }
+        TxBody::DeviceTransfer { device, to } => {
+            devices::transfer(state, ctx, device, to, staged).await?;
+            Applied::ok()
+        }
+        TxBody::SetTier { account, tier } => {
+            accounts::set_tier(state, ctx, account, tier, staged).await?;
+            Applied::ok()
+        }
+        TxBody::SetFrozen {
+            account,
+            frozen,
+            reason,
+        } => {
+            accounts::set_frozen(state, ctx, account, *frozen, reason, staged).await?;
+            Applied::ok()
+        }
+        TxBody::ChequeIssue {
+            payee,
+            asset,
+            amount,
+            valid_from_ms,
+            expires_ms,
+            memo,
+        } => Applied::cheque(
+            cheques::issue(
+                state,
+                ctx,
+                h,
+                payee,
+                asset,
+                *amount,
+                *valid_from_ms,
+                *expires_ms,
+                memo,
+                staged,
+            )
+            .await?,
+        ),
+        TxBody::ChequeEndorse { cheque, to } => {
+            Applied::cheque(cheques::endorse(state, ctx, cheque, to, staged).await?)
+        }
+        TxBody::ChequePresent { cheque } => {
+            Applied::cheque(cheques::present(state, ctx, h, cheque, staged).await?)
+        }
+        TxBody::ChequeStop { cheque, reason } => {
+            Applied::cheque(cheques::stop(state, ctx, cheque, reason, staged).await?)
+        }
+        TxBody::ChequeCancel { cheque } => {
+            Applied::cheque(cheques::cancel(state, ctx, h, cheque, staged).await?)
+        }
+        TxBody::ChequePledge { cheque, to } => {
+            Applied::cheque(cheques::pledge(state, ctx, cheque, to, staged).await?)
+        }
+        TxBody::ChequeRelease { cheque } => {
+            Applied::cheque(cheques::release(state, ctx, cheque, staged).await?)
+        }
+        TxBody::PaperPresent {
+            image_sha256,
+            number,
+            drawer,
+            payee,
+            asset,
+            amount,
+        } => Applied::cheque(
+            cheques::paper_present(
+                state,
+                ctx,
+                h,
+                image_sha256,
+                number,
+                drawer,
+                payee,
+                asset,
+                *amount,
+                staged,
+            )
+            .await?,
+        ),
+        TxBody::PaperDecide {
+            cheque,
+            honour,
+            reason,
+        } => Applied::cheque(
+            cheques::paper_decide(state, ctx, h, cheque, *honour, reason, staged).await?,
+        ),
+        _ => {
+            return Err(TxError::InvalidMultisig(
+                "a multi-signature operation cannot run inside another".into(),
+            ));
+        }
+    })
+}
+
 /// Applies one transaction; on error nothing is written.
 pub async fn apply_tx<R: StateReader>(
     state: &mut Overlay<'_, R>,
     env: &BlockEnv,
     tx: &SignedTransaction,
     sigs: &impl SignatureCheck,
-) -> Result<Vec<Movement>, TxError> {
+) -> Result<Applied, TxError> {
     if !sigs.check(tx, &env.chain_id) {
         return Err(TxError::BadSignature);
     }
@@ -117,53 +271,60 @@ pub async fn apply_tx<R: StateReader>(
             got: tx.tx.nonce,
         });
     }
+    if record.multisig.is_some() {
+        // Unreachable with honest key derivation; refused so the invariant is explicit.
+        return Err(TxError::Unauthorized(
+            "a multi-signature account acts only through proposals".into(),
+        ));
+    }
     record.nonce += 1;
+    // Every read in the transaction goes through `staged`, so it sees the advanced nonce and
+    // every other write made so far.
     let mut staged = Staged::default();
+    staged.put(account_key(&sender), &record);
     let ctx = TxCtx {
         id: tx.id(),
         sender,
-        sender_record: &mut record,
+        sender_record: &record,
+        time_ms: env.timestamp_ms,
     };
-    let movements = match &tx.tx.body {
-        TxBody::Transfer {
-            to,
-            asset,
-            amount,
-            memo,
-        } => accounts::transfer(state, ctx, to, asset, *amount, memo, &mut staged).await?,
-        TxBody::Mint {
-            to,
-            asset,
-            amount,
-            memo,
-        } => accounts::mint(state, ctx, to, asset, *amount, memo, &mut staged).await?,
-        TxBody::Burn {
-            asset,
-            amount,
-            memo,
-        } => accounts::burn(state, ctx, asset, *amount, memo, &mut staged).await?,
-        TxBody::DeviceRegister { device, key, meta } => {
-            devices::register(state, ctx, env.height, device, key, meta, &mut staged).await?;
-            Vec::new()
+    let ready = match &tx.tx.body {
+        TxBody::MultisigCreate { members, threshold } => {
+            multisig::create(state, &ctx, &members.0, *threshold, &mut staged).await?;
+            None
         }
-        TxBody::DeviceSetStatus { device, status } => {
-            devices::set_status(state, ctx, device, *status, &mut staged).await?;
-            Vec::new()
+        TxBody::MultisigPropose { account, body } => {
+            multisig::propose(state, &ctx, account, &body.0, &mut staged).await?
         }
-        TxBody::DeviceRotateKey { device, key } => {
-            devices::rotate_key(state, ctx, env.height, device, key, &mut staged).await?;
-            Vec::new()
+        TxBody::MultisigApprove { account, proposal } => {
+            multisig::approve(state, &ctx, account, proposal, &mut staged).await?
         }
-        TxBody::DeviceTransfer { device, to } => {
-            devices::transfer(state, ctx, device, to, &mut staged).await?;
-            Vec::new()
+        TxBody::MultisigCancel { account, proposal } => {
+            multisig::cancel(state, &ctx, account, proposal, &mut staged).await?;
+            None
         }
-        _ => return Err(TxError::Unauthorized("unsupported transaction".into())),
+        body => {
+            let applied = dispatch(state, env, &ctx, body, &mut staged).await?;
+            state.apply(staged.0);
+            return Ok(applied);
+        }
     };
-    // The sender's record goes last so that it wins over any staged copy of the same account.
-    staged.put(account_key(&sender), &record);
+    let applied = match ready {
+        Some(ready) => {
+            // The threshold is reached: the operation runs as the multi-signature account.
+            let account = accounts::load_staged(state, &staged, &ready.account).await?;
+            let ctx = TxCtx {
+                id: tx.id(),
+                sender: ready.account,
+                sender_record: &account,
+                time_ms: env.timestamp_ms,
+            };
+            dispatch(state, env, &ctx, &ready.body, &mut staged).await?
+        }
+        None => Applied::ok(),
+    };
     state.apply(staged.0);
-    Ok(movements)
+    Ok(applied)
 }
 
 /// The result of executing a block.
@@ -173,11 +334,30 @@ pub struct Executed {
     pub receipts: Vec<Receipt>,
     /// One receipt per reading.
     pub reading_receipts: Vec<ReadingReceipt>,
-    /// Every movement of value, in order.
-    pub movements: Vec<Movement>,
+    /// The cheque lifecycle steps, with the index of the transaction that made each.
+    pub cheque_events: Vec<(u32, ChequeEvent)>,
 }
 
 impl Executed {
+    fn record(&mut self, tx_id: Hash, index: u32, applied: Applied) {
+        if let Some(ev) = applied.cheque {
+            self.cheque_events.push((index, ev));
+        }
+        self.receipts.push(Receipt {
+            tx_id,
+            index,
+            outcome: applied.outcome,
+            movements: applied.movements,
+        });
+    }
+
+    /// Every movement of value in order, with the transaction that caused it.
+    pub fn movements(&self) -> impl Iterator<Item = (&Hash, &Movement)> {
+        self.receipts
+            .iter()
+            .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)))
+    }
+
     /// The receipts root of the block.
     pub fn receipts_root(&self) -> Hash {
         receipts_root(&self.receipts, &self.reading_receipts)
@@ -234,13 +414,7 @@ async fn execute_txs<R: StateReader>(
             return Err(BlockError::Duplicate(tx.id().to_string()));
         }
         match apply_tx(state, env, tx, sigs).await {
-            Ok(m) => {
-                out.movements.extend(m);
-                out.receipts.push(Receipt {
-                    tx_id: tx.id(),
-                    index: index as u32,
-                });
-            }
+            Ok(applied) => out.record(tx.id(), index as u32, applied),
             Err(TxError::State(e)) => return Err(BlockError::Storage(e)),
             Err(error) => {
                 return Err(BlockError::Tx {
@@ -306,12 +480,8 @@ pub async fn build_block<R: StateReader>(
             continue;
         }
         match apply_tx(state, env, &tx, checks.txs).await {
-            Ok(m) => {
-                out.executed.movements.extend(m);
-                out.executed.receipts.push(Receipt {
-                    tx_id: tx.id(),
-                    index: out.txs.len() as u32,
-                });
+            Ok(applied) => {
+                out.executed.record(tx.id(), out.txs.len() as u32, applied);
                 bytes += size;
                 out.txs.push(tx);
             }

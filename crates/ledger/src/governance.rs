@@ -3,8 +3,8 @@
 use crate::{
     error::TxError,
     state::{
-        AccountRecord, AssetRecord, OrgRecord, Overlay, StateReader, account_key, asset_key,
-        org_key,
+        AccountRecord, AssetRecord, MAX_NAME_LEN, OrgRecord, Overlay, Settings, StateReader,
+        TierRecord, account_key, asset_key, org_key, settings_key, tier_key,
     },
 };
 use verity_types::{Genesis, OrgId, Role};
@@ -49,17 +49,33 @@ pub fn apply_genesis<R: StateReader>(state: &mut Overlay<'_, R>, genesis: &Genes
         };
         state.put(asset_key(&asset.code), &record);
     }
+    for tier in &genesis.tiers {
+        let record = TierRecord {
+            id: tier.id.clone(),
+            name: tier.name.chars().take(MAX_NAME_LEN).collect(),
+            limits: tier.limits.clone(),
+        };
+        state.put(tier_key(&tier.id), &record);
+    }
+    if genesis.default_tier.is_some() {
+        let settings = Settings {
+            default_tier: genesis.default_tier.clone(),
+        };
+        state.put(settings_key(), &settings);
+    }
     for acct in &genesis.accounts {
         let record = AccountRecord {
             nonce: 0,
             organization: acct.organization.clone(),
             admin: acct.admin,
+            tier: acct.tier.clone(),
             balances: acct
                 .balances
                 .iter()
                 .filter(|(_, a)| a.0 > 0)
                 .map(|(c, a)| (c.clone(), a.0))
                 .collect(),
+            ..AccountRecord::default()
         };
         state.put(account_key(&acct.account), &record);
     }

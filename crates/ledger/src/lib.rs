@@ -6,10 +6,12 @@
 //! (not yet finalized) blocks.
 
 pub mod accounts;
+pub mod cheques;
 pub mod devices;
 pub mod error;
 pub mod execute;
 pub mod governance;
+pub mod multisig;
 pub mod state;
 pub mod store;
 pub mod telemetry;

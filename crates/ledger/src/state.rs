@@ -9,7 +9,9 @@ use commonware_codec::Buf;
 use commonware_codec::{DecodeExt, Encode, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use std::collections::BTreeMap;
 use std::future::Future;
-use verity_types::{AccountId, AssetCode, Hash, OrgId, Role, hash::sha256_parts};
+use verity_types::{
+    AccountId, AssetCode, Hash, OrgId, Role, TierId, genesis::TierLimits, hash::sha256_parts,
+};
 
 /// Most distinct assets one account may hold.
 pub const MAX_ASSETS_PER_ACCOUNT: usize = 64;
@@ -27,17 +29,33 @@ pub fn account_key(id: &AccountId) -> StateKey {
 pub fn asset_key(code: &AssetCode) -> StateKey {
     sha256_parts(&[b"verity/state/v1/asset/", code.as_str().as_bytes()])
 }
+/// Key of a wallet tier.
+pub fn tier_key(id: &TierId) -> StateKey {
+    sha256_parts(&[b"verity/state/v1/tier/", id.as_str().as_bytes()])
+}
+/// Key of the network settings record.
+pub fn settings_key() -> StateKey {
+    sha256_parts(&[b"verity/state/v1/settings"])
+}
+/// Key of a digital or paper cheque.
+pub fn cheque_key(id: &Hash) -> StateKey {
+    sha256_parts(&[b"verity/state/v1/cheque/", &id.0])
+}
+/// Key of a multi-signature proposal.
+pub fn proposal_key(account: &AccountId, id: &Hash) -> StateKey {
+    sha256_parts(&[b"verity/state/v1/proposal/", &account.0, &id.0])
+}
 /// Key of an organization record.
 pub fn org_key(id: &OrgId) -> StateKey {
     sha256_parts(&[b"verity/state/v1/org/", id.as_str().as_bytes()])
 }
 
-fn write_string(s: &str, buf: &mut impl BufMut) {
+pub(crate) fn write_string(s: &str, buf: &mut impl BufMut) {
     buf.put_u16(s.len() as u16);
     buf.put_slice(s.as_bytes());
 }
 
-fn read_string(buf: &mut impl Buf, max: usize) -> Result<String, CodecError> {
+pub(crate) fn read_string(buf: &mut impl Buf, max: usize) -> Result<String, CodecError> {
     let len = u16::read(buf)? as usize;
     if len > max {
         return Err(CodecError::InvalidLength(len));
@@ -82,6 +100,90 @@ pub struct AccountRecord {
     pub admin: bool,
     /// Balances in minor units, by asset (only non-zero entries).
     pub balances: BTreeMap<AssetCode, u64>,
+    /// Its wallet tier; the network's default tier when none.
+    pub tier: Option<TierId>,
+    /// Why the regulator froze it, while it is frozen.
+    pub frozen: Option<String>,
+    /// The UTC day (block time / 86 400 000 ms) that `spent` counts.
+    pub spent_day: u64,
+    /// Paid so far on `spent_day`, by asset (for the tier's daily limit).
+    pub spent: BTreeMap<AssetCode, u64>,
+    /// Set on a multi-signature account: who may approve, and how many must.
+    pub multisig: Option<MultisigPolicy>,
+}
+
+/// The members and threshold of a multi-signature account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultisigPolicy {
+    /// Member accounts.
+    pub members: Vec<AccountId>,
+    /// Approvals needed.
+    pub threshold: u8,
+    /// Proposals waiting for approvals.
+    pub pending: u16,
+}
+
+impl AccountRecord {
+    /// The amount of `asset` held.
+    pub fn balance(&self, asset: &AssetCode) -> u64 {
+        self.balances.get(asset).copied().unwrap_or(0)
+    }
+
+    /// Paid of `asset` on `day`.
+    pub fn spent_on(&self, day: u64, asset: &AssetCode) -> u64 {
+        if self.spent_day == day {
+            self.spent.get(asset).copied().unwrap_or(0)
+        } else {
+            0
+        }
+    }
+}
+
+fn write_asset_amounts(map: &BTreeMap<AssetCode, u64>, buf: &mut impl BufMut) {
+    buf.put_u16(map.len() as u16);
+    for (code, amount) in map {
+        code.write(buf);
+        buf.put_u64(*amount);
+    }
+}
+
+fn asset_amounts_size(map: &BTreeMap<AssetCode, u64>) -> usize {
+    2 + map.keys().map(|c| c.encode_size() + 8).sum::<usize>()
+}
+
+fn read_asset_amounts(buf: &mut impl Buf) -> Result<BTreeMap<AssetCode, u64>, CodecError> {
+    let n = u16::read(buf)? as usize;
+    if n > MAX_ASSETS_PER_ACCOUNT {
+        return Err(CodecError::InvalidLength(n));
+    }
+    let mut map = BTreeMap::new();
+    for _ in 0..n {
+        let code = AssetCode::read(buf)?;
+        map.insert(code, u64::read(buf)?);
+    }
+    Ok(map)
+}
+
+fn write_opt_string(s: &Option<String>, buf: &mut impl BufMut) {
+    match s {
+        Some(s) => {
+            buf.put_u8(1);
+            write_string(s, buf);
+        }
+        None => buf.put_u8(0),
+    }
+}
+
+fn opt_string_size(s: &Option<String>) -> usize {
+    1 + s.as_ref().map_or(0, |s| 2 + s.len())
+}
+
+fn read_opt_string(buf: &mut impl Buf, max: usize) -> Result<Option<String>, CodecError> {
+    Ok(match u8::read(buf)? {
+        0 => None,
+        1 => Some(read_string(buf, max)?),
+        t => return Err(CodecError::InvalidEnum(t)),
+    })
 }
 
 impl Write for AccountRecord {
@@ -95,10 +197,22 @@ impl Write for AccountRecord {
             None => buf.put_u8(0),
         }
         buf.put_u8(u8::from(self.admin));
-        buf.put_u16(self.balances.len() as u16);
-        for (code, amount) in &self.balances {
-            code.write(buf);
-            buf.put_u64(*amount);
+        write_asset_amounts(&self.balances, buf);
+        self.tier.write(buf);
+        write_opt_string(&self.frozen, buf);
+        buf.put_u64(self.spent_day);
+        write_asset_amounts(&self.spent, buf);
+        match &self.multisig {
+            Some(m) => {
+                buf.put_u8(1);
+                buf.put_u8(m.members.len() as u8);
+                for a in &m.members {
+                    a.write(buf);
+                }
+                buf.put_u8(m.threshold);
+                buf.put_u16(m.pending);
+            }
+            None => buf.put_u8(0),
         }
     }
 }
@@ -107,12 +221,16 @@ impl EncodeSize for AccountRecord {
         8 + 1
             + self.organization.as_ref().map_or(0, |o| o.encode_size())
             + 1
-            + 2
+            + asset_amounts_size(&self.balances)
+            + self.tier.encode_size()
+            + opt_string_size(&self.frozen)
+            + 8
+            + asset_amounts_size(&self.spent)
+            + 1
             + self
-                .balances
-                .keys()
-                .map(|c| c.encode_size() + 8)
-                .sum::<usize>()
+                .multisig
+                .as_ref()
+                .map_or(0, |m| 1 + m.members.len() * 20 + 1 + 2)
     }
 }
 impl Read for AccountRecord {
@@ -129,20 +247,39 @@ impl Read for AccountRecord {
             1 => true,
             t => return Err(CodecError::InvalidEnum(t)),
         };
-        let n = u16::read(buf)? as usize;
-        if n > MAX_ASSETS_PER_ACCOUNT {
-            return Err(CodecError::InvalidLength(n));
-        }
-        let mut balances = BTreeMap::new();
-        for _ in 0..n {
-            let code = AssetCode::read(buf)?;
-            balances.insert(code, u64::read(buf)?);
-        }
+        let balances = read_asset_amounts(buf)?;
+        let tier = Option::<TierId>::read(buf)?;
+        let frozen = read_opt_string(buf, verity_types::ids::MEMO_MAX_LEN)?;
+        let spent_day = u64::read(buf)?;
+        let spent = read_asset_amounts(buf)?;
+        let multisig = match u8::read(buf)? {
+            0 => None,
+            1 => {
+                let n = u8::read(buf)? as usize;
+                if n > verity_types::tx::MAX_MULTISIG_MEMBERS {
+                    return Err(CodecError::InvalidLength(n));
+                }
+                let members = (0..n)
+                    .map(|_| AccountId::read(buf))
+                    .collect::<Result<_, _>>()?;
+                Some(MultisigPolicy {
+                    members,
+                    threshold: u8::read(buf)?,
+                    pending: u16::read(buf)?,
+                })
+            }
+            t => return Err(CodecError::InvalidEnum(t)),
+        };
         Ok(Self {
             nonce,
             organization,
             admin,
             balances,
+            tier,
+            frozen,
+            spent_day,
+            spent,
+            multisig,
         })
     }
 }
@@ -277,10 +414,10 @@ impl<'a, R: StateReader> Overlay<'a, R> {
         self.writes.insert(key, Some(value.encode().to_vec()));
     }
 
-    /// Applies a transaction's staged writes.
+    /// Applies a transaction's staged writes (an empty value removes the record).
     pub fn apply(&mut self, staged: Vec<(StateKey, Vec<u8>)>) {
         for (k, v) in staged {
-            self.writes.insert(k, Some(v));
+            self.writes.insert(k, (!v.is_empty()).then_some(v));
         }
     }
 
@@ -298,5 +435,116 @@ impl Staged {
     /// Stages a typed write.
     pub fn put<T: Encode>(&mut self, key: StateKey, value: &T) {
         self.0.push((key, value.encode().to_vec()));
+    }
+
+    /// Stages the removal of a record.
+    pub fn delete(&mut self, key: StateKey) {
+        self.0.push((key, Vec::new()));
+    }
+
+    /// Typed read that sees this transaction's own staged writes first (an empty value is a
+    /// staged removal), then the block's state.
+    pub async fn get<T: Read<Cfg = ()>, R: StateReader>(
+        &self,
+        state: &Overlay<'_, R>,
+        key: &StateKey,
+    ) -> Result<Option<T>, TxError> {
+        match self.0.iter().rev().find(|(k, _)| k == key) {
+            Some((_, v)) if v.is_empty() => Ok(None),
+            Some((_, v)) => T::decode(v.clone())
+                .map(Some)
+                .map_err(|e| TxError::State(format!("corrupt record: {e}"))),
+            None => state.get(key).await,
+        }
+    }
+}
+
+/// A wallet tier: per-asset limits on single payments, daily payments and balances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierRecord {
+    /// Its id.
+    pub id: TierId,
+    /// Display name.
+    pub name: String,
+    /// Limits by asset; an asset not named is not limited.
+    pub limits: BTreeMap<AssetCode, TierLimits>,
+}
+
+impl Write for TierRecord {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.id.write(buf);
+        write_string(&self.name, buf);
+        buf.put_u16(self.limits.len() as u16);
+        for (code, l) in &self.limits {
+            code.write(buf);
+            l.single_payment.map(|a| a.0).write(buf);
+            l.daily.map(|a| a.0).write(buf);
+            l.balance.map(|a| a.0).write(buf);
+        }
+    }
+}
+impl EncodeSize for TierRecord {
+    fn encode_size(&self) -> usize {
+        let opt = |a: Option<verity_types::Amount>| if a.is_some() { 9 } else { 1 };
+        self.id.encode_size()
+            + 2
+            + self.name.len()
+            + 2
+            + self
+                .limits
+                .iter()
+                .map(|(c, l)| {
+                    c.encode_size() + opt(l.single_payment) + opt(l.daily) + opt(l.balance)
+                })
+                .sum::<usize>()
+    }
+}
+impl Read for TierRecord {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let id = TierId::read(buf)?;
+        let name = read_string(buf, MAX_NAME_LEN)?;
+        let n = u16::read(buf)? as usize;
+        if n > MAX_ASSETS_PER_ACCOUNT {
+            return Err(CodecError::InvalidLength(n));
+        }
+        let mut limits = BTreeMap::new();
+        for _ in 0..n {
+            let code = AssetCode::read(buf)?;
+            let amount = |v: Option<u64>| v.map(verity_types::Amount);
+            let l = TierLimits {
+                single_payment: amount(Option::<u64>::read(buf)?),
+                daily: amount(Option::<u64>::read(buf)?),
+                balance: amount(Option::<u64>::read(buf)?),
+            };
+            limits.insert(code, l);
+        }
+        Ok(Self { id, name, limits })
+    }
+}
+
+/// Network-wide settings from the genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// The tier of accounts not put in another.
+    pub default_tier: Option<TierId>,
+}
+
+impl Write for Settings {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.default_tier.write(buf);
+    }
+}
+impl EncodeSize for Settings {
+    fn encode_size(&self) -> usize {
+        self.default_tier.encode_size()
+    }
+}
+impl Read for Settings {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            default_tier: Option::<TierId>::read(buf)?,
+        })
     }
 }

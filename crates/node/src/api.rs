@@ -62,20 +62,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
         }
     }
-    fn not_found(what: impl Into<String>) -> Self {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
-    fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
@@ -87,7 +87,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// Builds the router.
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -97,7 +97,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/txs", post(submit))
         .route("/v1/txs/{id}", get(tx))
         .route("/v1/accounts/{id}", get(account))
-        .route("/v1/accounts/{id}/history", get(history))
+        .route("/v1/accounts/{id}/history", get(crate::api_money::history))
+        .route(
+            "/v1/accounts/{id}/proposals/{proposal}",
+            get(crate::api_money::proposal),
+        )
+        .route("/v1/txs/{id}/proof", get(crate::api_money::tx_proof))
+        .route("/v1/tiers/{id}", get(crate::api_money::tier))
+        .route("/v1/cheques", get(crate::api_money::cheques))
+        .route("/v1/cheques/{id}", get(crate::api_money::cheque))
         .route("/v1/assets/{code}", get(asset))
         .route("/v1/readings", post(submit_reading))
         .route("/v1/readings/{id}", get(reading))
@@ -178,29 +186,37 @@ pub fn tx_json(t: &SignedTransaction) -> Value {
         "account": t.tx.account().to_string(),
         "signer": {"alg": t.tx.signer.algorithm().name(), "public_key": hex::encode(t.tx.signer.as_bytes())},
         "nonce": t.tx.nonce.0,
-        "kind": t.tx.body.kind(),
     });
-    let body = match &t.tx.body {
+    if let (Value::Object(m), Value::Object(b)) = (&mut v, body_json(&t.tx.body)) {
+        m.extend(b);
+    }
+    v
+}
+
+/// The JSON form of a transaction body: its `kind` and its fields.
+pub fn body_json(body: &TxBody) -> Value {
+    let amount = |a: &verity_types::Amount| a.0.to_string();
+    let mut v = match body {
         TxBody::Transfer {
             to,
             asset,
-            amount,
+            amount: a,
             memo,
         }
         | TxBody::Mint {
             to,
             asset,
-            amount,
+            amount: a,
             memo,
         } => {
-            json!({"to": to.to_string(), "asset": asset.to_string(), "amount": amount.0.to_string(), "memo": memo.as_str()})
+            json!({"to": to.to_string(), "asset": asset.to_string(), "amount": amount(a), "memo": memo.as_str()})
         }
         TxBody::Burn {
             asset,
-            amount,
+            amount: a,
             memo,
         } => {
-            json!({"asset": asset.to_string(), "amount": amount.0.to_string(), "memo": memo.as_str()})
+            json!({"asset": asset.to_string(), "amount": amount(a), "memo": memo.as_str()})
         }
         TxBody::DeviceRegister { device, key, meta } => json!({
             "device_id": device.as_str(), "alg": key.algorithm().name(),
@@ -216,15 +232,69 @@ pub fn tx_json(t: &SignedTransaction) -> Value {
         TxBody::DeviceTransfer { device, to } => {
             json!({"device_id": device.as_str(), "to": to.to_string()})
         }
+        TxBody::SetTier { account, tier } => {
+            json!({"target": account.to_string(), "tier": tier.as_str()})
+        }
+        TxBody::SetFrozen {
+            account,
+            frozen,
+            reason,
+        } => json!({"target": account.to_string(), "frozen": frozen, "reason": reason.as_str()}),
+        TxBody::MultisigCreate { members, threshold } => json!({
+            "members": members.0.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            "threshold": threshold,
+        }),
+        TxBody::MultisigPropose { account, body } => {
+            json!({"multisig": account.to_string(), "operation": body_json(&body.0)})
+        }
+        TxBody::MultisigApprove { account, proposal }
+        | TxBody::MultisigCancel { account, proposal } => {
+            json!({"multisig": account.to_string(), "proposal": tip_hex(proposal)})
+        }
+        TxBody::ChequeIssue {
+            payee,
+            asset,
+            amount: a,
+            valid_from_ms,
+            expires_ms,
+            memo,
+        } => json!({
+            "payee": payee.to_string(), "asset": asset.to_string(), "amount": amount(a),
+            "valid_from_ms": valid_from_ms, "expires_ms": expires_ms, "memo": memo.as_str(),
+        }),
+        TxBody::ChequeEndorse { cheque, to } | TxBody::ChequePledge { cheque, to } => {
+            json!({"cheque": tip_hex(cheque), "to": to.to_string()})
+        }
+        TxBody::ChequePresent { cheque }
+        | TxBody::ChequeCancel { cheque }
+        | TxBody::ChequeRelease { cheque } => json!({"cheque": tip_hex(cheque)}),
+        TxBody::ChequeStop { cheque, reason } => {
+            json!({"cheque": tip_hex(cheque), "reason": reason.as_str()})
+        }
+        TxBody::PaperPresent {
+            image_sha256,
+            number,
+            drawer,
+            payee,
+            asset,
+            amount: a,
+        } => json!({
+            "image_sha256": tip_hex(image_sha256), "number": number.as_str(),
+            "drawer": drawer.to_string(), "payee": payee.to_string(),
+            "asset": asset.to_string(), "amount": amount(a),
+        }),
+        TxBody::PaperDecide {
+            cheque,
+            honour,
+            reason,
+        } => json!({"cheque": tip_hex(cheque), "honour": honour, "reason": reason.as_str()}),
         _ => json!({}),
     };
-    if let (Value::Object(m), Value::Object(b)) = (&mut v, body) {
-        m.extend(b);
-    }
+    v["kind"] = body.kind().into();
     v
 }
 
-async fn finalized_block(s: &ApiState, height: u64) -> Result<Block, ApiError> {
+pub(crate) async fn finalized_block(s: &ApiState, height: u64) -> Result<Block, ApiError> {
     if height > s.chain.tip().height {
         return Err(ApiError::not_found(format!(
             "no finalized block at height {height}"
@@ -313,10 +383,14 @@ async fn tx(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult
                 .txs
                 .get(i as usize)
                 .ok_or_else(|| ApiError::internal("index points past the block"))?;
+            let receipt = index
+                .tx_receipt(&hash)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             return Ok(Json(json!({
                 "id": id, "status": "committed", "height": height, "index": i,
                 "block_hash": tip_hex(&b.hash()),
-                "receipt": {"status": "applied"},
+                "timestamp_ms": b.header.timestamp_ms,
+                "receipt": receipt,
                 "transaction": tx_json(t),
             }))
             .into_response());
@@ -362,56 +436,39 @@ async fn account(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiR
             "decimals": decimals,
         }));
     }
+    let tier_id = match &record.tier {
+        Some(t) => Some(t.to_string()),
+        None => s
+            .chain
+            .record::<verity_ledger::state::Settings>(&verity_ledger::state::settings_key())
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .and_then(|st| st.default_tier.map(|t| t.to_string())),
+    };
+    let today = s.chain.tip().timestamp_ms / verity_ledger::accounts::DAY_MS;
+    let spent_today: serde_json::Map<String, Value> = record
+        .spent
+        .iter()
+        .filter(|_| record.spent_day == today)
+        .map(|(c, a)| (c.to_string(), a.to_string().into()))
+        .collect();
     Ok(Json(json!({
         "account": account.to_string(),
         "nonce": record.nonce,
         "organization": record.organization.map(|o| o.to_string()),
+        "tier": tier_id,
+        "frozen": record.frozen.is_some(),
+        "frozen_reason": record.frozen,
+        "spent_today": spent_today,
+        "multisig": record.multisig.map(|m| json!({
+            "members": m.members.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "threshold": m.threshold,
+            "pending_proposals": m.pending,
+        })),
         "balances": balances,
         "height": s.chain.tip().height,
     }))
     .into_response())
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-    order: Option<String>,
-}
-
-async fn history(
-    State(s): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    q: Result<Query<HistoryQuery>, QueryRejection>,
-) -> ApiResult {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let account: AccountId = id
-        .parse()
-        .map_err(|e: verity_types::ids::IdError| ApiError::bad_request(e.to_string()))?;
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > s.max_page {
-        return Err(ApiError::bad_request(format!(
-            "limit must be 1..={}",
-            s.max_page
-        )));
-    }
-    let descending = match q.order.as_deref() {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return Err(ApiError::bad_request("order must be asc or desc")),
-    };
-    let index = s
-        .chain
-        .index
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("no index"))?;
-    let page = index
-        .history(&account, q.cursor.as_deref(), limit, descending)
-        .map_err(|e| match e {
-            crate::index::IndexError::BadCursor(_) => ApiError::bad_request(e.to_string()),
-            _ => ApiError::internal(e.to_string()),
-        })?;
-    Ok(Json(page).into_response())
 }
 
 async fn asset(State(s): State<Arc<ApiState>>, Path(code): Path<String>) -> ApiResult {
@@ -519,7 +576,7 @@ fn stored_json(stored: &StoredReading) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-fn index_of(s: &ApiState) -> Result<&crate::index::Index, ApiError> {
+pub(crate) fn index_of(s: &ApiState) -> Result<&crate::index::Index, ApiError> {
     s.chain
         .index
         .as_ref()
@@ -570,19 +627,42 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
     let ids: Vec<Hash> = block.readings.iter().map(|r| r.id()).collect();
     let readings_path = MerklePath::of(&ids, stored.index)
         .ok_or_else(|| ApiError::internal("reading index out of range"))?;
+    let leaves = block_receipt_leaves(s, &block)?;
+    let receipt_path = MerklePath::of(&leaves, block.txs.len() as u32 + stored.index)
+        .ok_or_else(|| ApiError::internal("receipt index out of range"))?;
+    let (headers, finalization) = certified_headers(s, &block).await?;
+    use base64::Engine as _;
+    Ok(ReadingProof {
+        version: PROOF_VERSION,
+        kind: "reading".into(),
+        chain_id: tip_hex(&s.chain.chain_id),
+        reading_id: tip_hex(hash),
+        reading: base64::engine::general_purpose::STANDARD.encode(&stored.bytes),
+        height: stored.height,
+        readings_path,
+        receipt_path,
+        headers,
+        finalization,
+    })
+}
+
+/// The leaves of a finalized block's receipts tree, rebuilt from the index and checked
+/// against the header.
+pub(crate) fn block_receipt_leaves(s: &ApiState, block: &Block) -> Result<Vec<Hash>, ApiError> {
     let index = index_of(s)?;
-    let mut leaves: Vec<Hash> = block
-        .txs
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            verity_ledger::Receipt {
-                tx_id: t.id(),
-                index: i as u32,
-            }
-            .leaf()
-        })
-        .collect();
+    let mut leaves = Vec::with_capacity(block.txs.len() + block.readings.len());
+    for (i, t) in block.txs.iter().enumerate() {
+        let receipt = index
+            .tx_receipt(&t.id())
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .ok_or_else(|| ApiError::internal("a committed transaction has no receipt"))?;
+        leaves.push(verity_types::receipt::receipt_leaf(
+            &t.id(),
+            i as u32,
+            &receipt.outcome,
+            &receipt.movements,
+        ));
+    }
     for (i, r) in block.readings.iter().enumerate() {
         let rejected = index
             .reading(&r.id())
@@ -600,11 +680,19 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
     if verity_types::merkle::root(&leaves) != block.header.receipts_root {
         return Err(ApiError::internal("receipts do not match the block header"));
     }
-    let receipt_path = MerklePath::of(&leaves, block.txs.len() as u32 + stored.index)
-        .ok_or_else(|| ApiError::internal("receipt index out of range"))?;
+    Ok(leaves)
+}
+
+/// The headers from `block` to the first descendant with a stored finalization certificate,
+/// encoded for a proof, and that certificate.
+pub(crate) async fn certified_headers(
+    s: &ApiState,
+    block: &Block,
+) -> Result<(Vec<String>, String), ApiError> {
+    let conflict = |m: &str| ApiError::new(StatusCode::CONFLICT, "not_committed", m);
     let tip = s.chain.tip().height;
     let mut headers = vec![block.header.clone()];
-    let mut height = stored.height;
+    let mut height = block.header.height;
     let finalization = loop {
         if let Some(f) = s.marshal.get_finalization(Height::new(height)).await {
             break f;
@@ -622,19 +710,10 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
         commonware_codec::Write::write(h, &mut buf);
         hex::encode(buf)
     };
-    use base64::Engine as _;
-    Ok(ReadingProof {
-        version: PROOF_VERSION,
-        kind: "reading".into(),
-        chain_id: tip_hex(&s.chain.chain_id),
-        reading_id: tip_hex(hash),
-        reading: base64::engine::general_purpose::STANDARD.encode(&stored.bytes),
-        height: stored.height,
-        readings_path,
-        receipt_path,
-        headers: headers.iter().map(encode).collect(),
-        finalization: encode_finalization(&finalization),
-    })
+    Ok((
+        headers.iter().map(encode).collect(),
+        encode_finalization(&finalization),
+    ))
 }
 
 async fn reading_proof(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
@@ -655,7 +734,7 @@ struct DevicesQuery {
     limit: Option<usize>,
 }
 
-fn page_limit(s: &ApiState, limit: Option<usize>) -> Result<usize, ApiError> {
+pub(crate) fn page_limit(s: &ApiState, limit: Option<usize>) -> Result<usize, ApiError> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > s.max_page {
         return Err(ApiError::bad_request(format!(

@@ -29,8 +29,8 @@ use std::{
 };
 use tracing::{debug, error, info, warn};
 use verity_ledger::{
-    BlockEnv, BuildLimits, Checks, ReadingReceipt, TxError, VerifyAll,
-    accounts::Movement,
+    BlockEnv, BuildLimits, Checks, ReadingReceipt, Receipt, TxError, VerifyAll,
+    cheques::{self, ChequeEvent},
     devices::{self, DeviceRecord},
     execute,
     state::{AccountRecord, AssetRecord, Overlay, StateReader, account_key, asset_key},
@@ -70,8 +70,10 @@ pub struct ExecutedBlock {
     pub block: Block,
     /// Its state changes.
     pub spec: Speculative,
-    /// The movements of value it causes.
-    pub movements: Vec<Movement>,
+    /// The receipt of each transaction (outcome and movements of value).
+    pub receipts: Vec<Receipt>,
+    /// The cheque lifecycle steps it makes.
+    pub cheque_events: Vec<(u32, ChequeEvent)>,
     /// The outcome of each reading.
     pub reading_receipts: Vec<ReadingReceipt>,
 }
@@ -327,6 +329,17 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         let reader = store.reader();
         let overlay = Overlay::new(&reader);
         overlay.get(&account_key(id)).await
+    }
+
+    /// Any ledger record as committed, by its state key.
+    pub async fn record<T: commonware_codec::Read<Cfg = ()>>(
+        &self,
+        key: &verity_ledger::state::StateKey,
+    ) -> Result<Option<T>, TxError> {
+        let store = self.store.read().await;
+        let reader = store.reader();
+        let overlay = Overlay::new(&reader);
+        overlay.get(key).await
     }
 
     /// An asset as committed.
@@ -714,7 +727,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         let done = Arc::new(ExecutedBlock {
             block: block.clone(),
             spec,
-            movements: executed.movements,
+            receipts: executed.receipts,
+            cheque_events: executed.cheque_events,
             reading_receipts: executed.reading_receipts,
         });
         self.pending
@@ -825,7 +839,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             Arc::new(ExecutedBlock {
                 block: block.clone(),
                 spec,
-                movements: built.executed.movements,
+                receipts: built.executed.receipts,
+                cheque_events: built.executed.cheque_events,
                 reading_receipts: built.executed.reading_receipts,
             }),
         );
@@ -917,6 +932,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         // The records, after this block, of every device it touched: for the index and to prune
         // the reading pool.
         let mut touched = Vec::new();
+        let mut touched_cheques = Vec::new();
         {
             let reader = store.begin(Some(&executed.spec));
             let overlay = Overlay::new(&reader);
@@ -925,11 +941,32 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                     touched.push(d);
                 }
             }
+            let ids: std::collections::BTreeSet<Hash> = executed
+                .cheque_events
+                .iter()
+                .map(|(_, e)| e.cheque)
+                .collect();
+            for id in ids {
+                match cheques::load(&overlay, &id).await {
+                    Ok(Some(c)) => touched_cheques.push(c),
+                    Ok(None) => {}
+                    Err(e) => return Err(fail(e.to_string())),
+                }
+            }
         }
         if let Some(index) = &self.index {
             let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
             index
-                .index_block(height, block.header.timestamp_ms, &ids, &executed.movements)
+                .index_block(height, block.header.timestamp_ms, &executed.receipts)
+                .map_err(|e| fail(e.to_string()))?;
+            index
+                .index_cheques(
+                    height,
+                    block.header.timestamp_ms,
+                    &ids,
+                    &executed.cheque_events,
+                    &touched_cheques,
+                )
                 .map_err(|e| fail(e.to_string()))?;
             let readings: Vec<IndexedReading<'_>> = block
                 .readings

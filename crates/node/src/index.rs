@@ -11,13 +11,16 @@
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use verity_ledger::{accounts::Movement, devices::DeviceRecord};
-use verity_types::{AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody};
+use verity_ledger::{Receipt, devices::DeviceRecord};
+use verity_types::{
+    AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody, proof::ProvenReceipt,
+};
 
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
 const HEIGHT_TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_txs");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 const HEIGHT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_history");
+const TX_RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tx_receipts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("readings");
 const DEVICE_READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_readings");
@@ -38,7 +41,7 @@ pub enum IndexError {
     BadCursor(String),
 }
 
-fn ie(e: impl std::fmt::Display) -> IndexError {
+pub(crate) fn ie(e: impl std::fmt::Display) -> IndexError {
     IndexError::Db(e.to_string())
 }
 
@@ -55,7 +58,7 @@ pub struct HistoryEntry {
     pub direction: String,
     /// The other party.
     pub counterparty: Option<AccountId>,
-    /// `transfer`, `mint` or `burn`.
+    /// `transfer`, `mint`, `burn` or `cheque`.
     pub kind: String,
     /// The transaction's memo.
     pub memo: String,
@@ -97,7 +100,7 @@ fn height_key(height: u64, seq: u32) -> [u8; 12] {
 
 /// The index database.
 pub struct Index {
-    db: Database,
+    pub(crate) db: Database,
 }
 
 impl Index {
@@ -110,12 +113,14 @@ impl Index {
             w.open_table(HEIGHT_TXS).map_err(ie)?;
             w.open_table(HISTORY).map_err(ie)?;
             w.open_table(HEIGHT_HISTORY).map_err(ie)?;
+            w.open_table(TX_RECEIPTS).map_err(ie)?;
             w.open_table(META).map_err(ie)?;
             w.open_table(READINGS).map_err(ie)?;
             w.open_table(DEVICE_READINGS).map_err(ie)?;
             w.open_table(LATEST).map_err(ie)?;
             w.open_table(DEVICE_EVENTS).map_err(ie)?;
             w.open_table(DEVICES).map_err(ie)?;
+            crate::cheque_index::create_tables(&w)?;
         }
         w.commit().map_err(ie)?;
         Ok(Self { db })
@@ -128,28 +133,40 @@ impl Index {
         Ok(t.get(INDEXED_HEIGHT).map_err(ie)?.map(|v| v.value()))
     }
 
-    /// Indexes a finalized block (idempotent).
+    /// Indexes a finalized block's transactions, receipts and movements of value
+    /// (idempotent).
     pub fn index_block(
         &self,
         height: u64,
         timestamp_ms: u64,
-        tx_ids: &[Hash],
-        movements: &[Movement],
+        receipts: &[Receipt],
     ) -> Result<(), IndexError> {
         let w = self.db.begin_write().map_err(ie)?;
         {
             let mut txs = w.open_table(TXS).map_err(ie)?;
             let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
-            for (i, id) in tx_ids.iter().enumerate() {
-                txs.insert(id.0.as_slice(), (height, i as u32))
+            let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
+            for r in receipts {
+                txs.insert(r.tx_id.0.as_slice(), (height, r.index))
                     .map_err(ie)?;
                 height_txs
-                    .insert(height_key(height, i as u32).as_slice(), id.0.as_slice())
+                    .insert(height_key(height, r.index).as_slice(), r.tx_id.0.as_slice())
+                    .map_err(ie)?;
+                let proven = ProvenReceipt {
+                    outcome: r.outcome.clone(),
+                    movements: r.movements.clone(),
+                };
+                let v = serde_json::to_vec(&proven).map_err(ie)?;
+                tx_receipts
+                    .insert(r.tx_id.0.as_slice(), v.as_slice())
                     .map_err(ie)?;
             }
             let mut history = w.open_table(HISTORY).map_err(ie)?;
             let mut height_history = w.open_table(HEIGHT_HISTORY).map_err(ie)?;
-            for (seq, m) in movements.iter().enumerate() {
+            let movements = receipts
+                .iter()
+                .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)));
+            for (seq, (tx_id, m)) in movements.enumerate() {
                 let seq = seq as u32;
                 let entry = HistoryEntry {
                     account: m.account,
@@ -157,11 +174,11 @@ impl Index {
                     delta: m.delta.to_string(),
                     direction: if m.delta < 0 { "out" } else { "in" }.to_string(),
                     counterparty: m.counterparty,
-                    kind: m.kind.to_string(),
+                    kind: m.kind.as_str().to_string(),
                     memo: m.memo.clone(),
                     height,
                     timestamp_ms,
-                    tx_id: m.tx_id.to_string(),
+                    tx_id: tx_id.to_string(),
                     balance_after: m.balance_after,
                     seq,
                 };
@@ -180,6 +197,16 @@ impl Index {
         w.commit().map_err(ie)
     }
 
+    /// The receipt of a committed transaction: its outcome and movements of value.
+    pub fn tx_receipt(&self, id: &Hash) -> Result<Option<ProvenReceipt>, IndexError> {
+        let r = self.db.begin_read().map_err(ie)?;
+        let t = r.open_table(TX_RECEIPTS).map_err(ie)?;
+        t.get(id.0.as_slice())
+            .map_err(ie)?
+            .map(|v| serde_json::from_slice(v.value()).map_err(ie))
+            .transpose()
+    }
+
     /// Removes everything indexed above `height` (repair after a crash).
     pub fn truncate_above(&self, height: u64) -> Result<(), IndexError> {
         let w = self.db.begin_write().map_err(ie)?;
@@ -193,8 +220,10 @@ impl Index {
                 .map(|r| r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
                 .collect::<Result<_, _>>()
                 .map_err(ie)?;
+            let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
             for (k, id) in doomed {
                 txs.remove(id.as_slice()).map_err(ie)?;
+                tx_receipts.remove(id.as_slice()).map_err(ie)?;
                 height_txs.remove(k.as_slice()).map_err(ie)?;
             }
             let mut height_history = w.open_table(HEIGHT_HISTORY).map_err(ie)?;
@@ -225,76 +254,121 @@ impl Index {
         Ok(t.get(id.0.as_slice()).map_err(ie)?.map(|v| v.value()))
     }
 
-    /// A page of an account's history, oldest first (or newest first with `descending`).
-    /// `cursor` is the `next_cursor` of the previous page.
+    /// A page of an account's history matching `q`, oldest first (newest first with
+    /// `q.descending`). At most [MAX_HISTORY_SCAN] entries are examined per page: a page may
+    /// hold fewer than `q.limit` entries and still have a `next_cursor`.
     pub fn history(
         &self,
         account: &AccountId,
-        cursor: Option<&str>,
-        limit: usize,
-        descending: bool,
+        q: &HistoryQuery,
     ) -> Result<HistoryPage, IndexError> {
         let r = self.db.begin_read().map_err(ie)?;
         let t = r.open_table(HISTORY).map_err(ie)?;
-        let lo = history_key(account, 0, 0);
-        let hi = history_key(account, u64::MAX, u32::MAX);
-        let cursor_key = match cursor {
+        let mut lo = history_key(account, q.from_height.unwrap_or(0), 0);
+        let mut hi = history_key(account, q.to_height.unwrap_or(u64::MAX), u32::MAX);
+        let cursor_key = match &q.cursor {
             Some(c) => {
-                let (h, s) = parse_cursor(c).ok_or_else(|| IndexError::BadCursor(c.to_string()))?;
-                Some(history_key(account, h, s))
+                let (h, s) = parse_cursor(c).ok_or_else(|| IndexError::BadCursor(c.clone()))?;
+                let k = history_key(account, h, s);
+                if q.descending {
+                    hi = hi.min(k);
+                } else {
+                    lo = lo.max(k);
+                }
+                Some(k)
             }
             None => None,
         };
         let mut entries = Vec::new();
-        let mut next_cursor = None;
-        let mut push = |v: &[u8]| -> Result<bool, IndexError> {
-            if entries.len() == limit {
-                return Ok(false);
-            }
-            let e: HistoryEntry = serde_json::from_slice(v).map_err(ie)?;
-            entries.push(e);
-            Ok(true)
-        };
+        let mut last = None;
+        let mut scanned = 0usize;
         let mut more = false;
-        if descending {
-            let upper = cursor_key.unwrap_or(hi);
-            let range = if cursor_key.is_some() {
-                t.range(lo.as_slice()..upper.as_slice())
+        if lo <= hi {
+            let range = t.range(lo.as_slice()..=hi.as_slice()).map_err(ie)?;
+            let items: Box<dyn Iterator<Item = _>> = if q.descending {
+                Box::new(range.rev())
             } else {
-                t.range(lo.as_slice()..=upper.as_slice())
-            }
-            .map_err(ie)?;
-            for item in range.rev() {
-                let (_, v) = item.map_err(ie)?;
-                if !push(v.value())? {
-                    more = true;
-                    break;
-                }
-            }
-        } else {
-            let range = match cursor_key {
-                Some(c) => t.range(c.as_slice()..=hi.as_slice()),
-                None => t.range(lo.as_slice()..=hi.as_slice()),
-            }
-            .map_err(ie)?;
-            for item in range {
+                Box::new(range)
+            };
+            for item in items {
                 let (k, v) = item.map_err(ie)?;
                 if cursor_key.is_some_and(|c| k.value() == c.as_slice()) {
                     continue;
                 }
-                if !push(v.value())? {
+                if entries.len() == q.limit || scanned == MAX_HISTORY_SCAN {
                     more = true;
                     break;
                 }
+                scanned += 1;
+                let e: HistoryEntry = serde_json::from_slice(v.value()).map_err(ie)?;
+                last = Some((e.height, e.seq));
+                // Block time never decreases with height, so past the time window nothing
+                // further can match.
+                let past = if q.descending {
+                    q.from_ms.is_some_and(|f| e.timestamp_ms < f)
+                } else {
+                    q.to_ms.is_some_and(|t| e.timestamp_ms > t)
+                };
+                if past {
+                    break;
+                }
+                if q.matches(&e) {
+                    entries.push(e);
+                }
             }
         }
-        if more && let Some(last) = entries.last() {
-            next_cursor = Some(format!("{}-{}", last.height, last.seq));
-        }
+        let next_cursor = match (more, last) {
+            (true, Some((h, s))) => Some(format!("{h}-{s}")),
+            _ => None,
+        };
         Ok(HistoryPage {
             entries,
             next_cursor,
         })
+    }
+}
+
+/// Most history entries examined for one page of a filtered query.
+pub const MAX_HISTORY_SCAN: usize = 10_000;
+
+/// Which history entries to return.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    /// Only this asset.
+    pub asset: Option<String>,
+    /// Only `in` or `out`.
+    pub direction: Option<String>,
+    /// Only movements with this other party.
+    pub counterparty: Option<AccountId>,
+    /// Only this kind (`transfer`, `mint`, `burn`, `cheque`).
+    pub kind: Option<String>,
+    /// Lowest height.
+    pub from_height: Option<u64>,
+    /// Highest height.
+    pub to_height: Option<u64>,
+    /// Earliest block time, ms.
+    pub from_ms: Option<u64>,
+    /// Latest block time, ms.
+    pub to_ms: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Most entries.
+    pub limit: usize,
+    /// Newest first.
+    pub descending: bool,
+}
+
+impl HistoryQuery {
+    fn matches(&self, e: &HistoryEntry) -> bool {
+        self.asset.as_ref().is_none_or(|a| *a == e.asset)
+            && self.direction.as_ref().is_none_or(|d| *d == e.direction)
+            && self
+                .counterparty
+                .as_ref()
+                .is_none_or(|c| Some(*c) == e.counterparty)
+            && self.kind.as_ref().is_none_or(|k| *k == e.kind)
+            && self.from_ms.is_none_or(|f| e.timestamp_ms >= f)
+            && self.to_ms.is_none_or(|t| e.timestamp_ms <= t)
     }
 }
 

@@ -1,7 +1,9 @@
 //! A Verity validator node.
 
 pub mod api;
+pub mod api_money;
 pub mod chain;
+pub mod cheque_index;
 pub mod config;
 pub mod engine;
 pub mod gossip;

@@ -2,7 +2,7 @@
 //! and the initial balances. Every node of a network holds the same file; its hash is the chain
 //! id that every transaction signature covers.
 
-use crate::{AccountId, Amount, AssetCode, Hash, OrgId, hash::sha256};
+use crate::{AccountId, Amount, AssetCode, Hash, OrgId, TierId, hash::sha256};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 pub const MAX_VALIDATORS: usize = 100;
 /// Longest name (chain, organization, asset, validator), in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
+/// Most wallet tiers a genesis may define.
+pub const MAX_TIERS: usize = 32;
 /// Most distinct assets one genesis account may hold.
 pub const MAX_GENESIS_ACCOUNT_ASSETS: usize = 64;
 
@@ -78,6 +80,35 @@ pub struct GenesisAccount {
     /// Initial balances in minor units, by asset code.
     #[serde(default)]
     pub balances: std::collections::BTreeMap<AssetCode, Amount>,
+    /// Its wallet tier; the genesis default tier when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<TierId>,
+}
+
+/// What a wallet tier allows for one asset; an absent limit does not apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TierLimits {
+    /// Largest single payment, minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_payment: Option<Amount>,
+    /// Largest total paid in one day (UTC, by block time), minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily: Option<Amount>,
+    /// Largest balance, minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Amount>,
+}
+
+/// A wallet tier: limits per asset (an asset it does not name is not limited).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisTier {
+    /// Its id, e.g. `anonymous`.
+    pub id: TierId,
+    /// Its display name.
+    pub name: String,
+    /// Limits by asset code.
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<AssetCode, TierLimits>,
 }
 
 /// The genesis document.
@@ -95,6 +126,12 @@ pub struct Genesis {
     pub assets: Vec<GenesisAsset>,
     /// Accounts with organizations or initial balances.
     pub accounts: Vec<GenesisAccount>,
+    /// Wallet tiers (none: no account is limited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<GenesisTier>,
+    /// The tier of every account that was not put in another; required when there are tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_tier: Option<TierId>,
 }
 
 /// Why a genesis document is unusable.
@@ -191,6 +228,34 @@ impl Genesis {
         }
         let mut accounts = BTreeSet::new();
         let mut supply = std::collections::BTreeMap::<&AssetCode, u64>::new();
+        let mut tiers = BTreeSet::new();
+        for tier in &self.tiers {
+            if !tiers.insert(&tier.id) {
+                return bad(format!("tier {} is listed twice", tier.id));
+            }
+            if tier.name.len() > MAX_NAME_BYTES {
+                return bad(format!(
+                    "tier {} has a name over {MAX_NAME_BYTES} bytes",
+                    tier.id
+                ));
+            }
+            if tier.limits.len() > MAX_GENESIS_ACCOUNT_ASSETS {
+                return bad(format!("tier {} limits too many assets", tier.id));
+            }
+            if let Some(code) = tier.limits.keys().find(|c| !codes.contains(c)) {
+                return bad(format!("tier {} limits unknown asset {code}", tier.id));
+            }
+        }
+        match &self.default_tier {
+            Some(t) if !tiers.contains(t) => {
+                return bad(format!("default tier {t} is not defined"));
+            }
+            None if !tiers.is_empty() => return bad("tiers need a default_tier".into()),
+            _ => {}
+        }
+        if self.tiers.len() > MAX_TIERS {
+            return bad(format!("more than {MAX_TIERS} tiers"));
+        }
         for acct in &self.accounts {
             if !accounts.insert(acct.account) {
                 return bad(format!("account {} is listed twice", acct.account));
@@ -208,6 +273,11 @@ impl Genesis {
                     "account {} is an admin but names no organization",
                     acct.account
                 ));
+            }
+            if let Some(t) = &acct.tier
+                && !tiers.contains(t)
+            {
+                return bad(format!("account {} names unknown tier {t}", acct.account));
             }
             if acct.balances.len() > MAX_GENESIS_ACCOUNT_ASSETS {
                 return bad(format!("account {} holds too many assets", acct.account));

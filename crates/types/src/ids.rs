@@ -37,6 +37,14 @@ pub enum IdError {
     /// Memo too long.
     #[error("memo is {0} bytes, the limit is {MEMO_MAX_LEN}")]
     MemoTooLong(usize),
+    /// Not a valid tier id.
+    #[error("invalid tier id {0:?}: 1 to {TIER_ID_MAX_LEN} characters a-z, 0-9 or -")]
+    Tier(String),
+    /// Not a valid cheque number.
+    #[error(
+        "invalid cheque number {0:?}: 1 to {CHEQUE_NUMBER_MAX_LEN} characters A-Z, a-z, 0-9 or -"
+    )]
+    ChequeNumber(String),
 }
 
 macro_rules! serde_via_display {
@@ -232,6 +240,83 @@ impl Read for OrgId {
             .map_err(|_| CodecError::Invalid("OrgId", "bad characters"))
     }
 }
+
+/// A short text id whose characters are checked on parse and on decode.
+macro_rules! checked_text_id {
+    ($(#[$doc:meta])* $t:ident, $max:expr, $allowed:expr, $err:path) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $t(String);
+
+        impl $t {
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($t), self.0)
+            }
+        }
+        impl FromStr for $t {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                let allowed: fn(u8) -> bool = $allowed;
+                if !s.is_empty() && s.len() <= $max && s.bytes().all(allowed) {
+                    Ok(Self(s.to_string()))
+                } else {
+                    Err($err(s.to_string()))
+                }
+            }
+        }
+        serde_via_display!($t);
+        impl Write for $t {
+            fn write(&self, buf: &mut impl BufMut) {
+                write_short(&self.0, buf);
+            }
+        }
+        impl EncodeSize for $t {
+            fn encode_size(&self) -> usize {
+                1 + self.0.len()
+            }
+        }
+        impl Read for $t {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                read_short(buf, $max)?
+                    .parse()
+                    .map_err(|_| CodecError::Invalid(stringify!($t), "bad characters"))
+            }
+        }
+    };
+}
+
+/// Longest tier id.
+pub const TIER_ID_MAX_LEN: usize = 32;
+/// Longest cheque number.
+pub const CHEQUE_NUMBER_MAX_LEN: usize = 32;
+
+checked_text_id!(
+    /// A wallet tier such as `anonymous` or `verified`: 1 to 32 characters `a-z0-9-`.
+    TierId,
+    TIER_ID_MAX_LEN,
+    |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-',
+    IdError::Tier
+);
+
+checked_text_id!(
+    /// The number printed on a paper cheque: 1 to 32 characters `A-Za-z0-9-`.
+    ChequeNumber,
+    CHEQUE_NUMBER_MAX_LEN,
+    |b| b.is_ascii_alphanumeric() || b == b'-',
+    IdError::ChequeNumber
+);
 
 /// An amount in an asset's minor units (for CNY with 2 decimals, 1234 means 12.34).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]

@@ -11,13 +11,14 @@ pub mod keys;
 pub mod merkle;
 pub mod proof;
 pub mod reading;
+pub mod receipt;
 pub mod tx;
 
 pub use block::{Block, Header};
 pub use device::{DeviceId, DeviceMeta, DeviceStatus};
 pub use genesis::{Genesis, Role};
 pub use hash::Hash;
-pub use ids::{AccountId, Amount, AssetCode, Memo, Nonce, OrgId};
+pub use ids::{AccountId, Amount, AssetCode, ChequeNumber, Memo, Nonce, OrgId, TierId};
 pub use keys::{Algorithm, KeyFile, PublicKey, SecretKey, Signature};
 pub use reading::{Reading, ReadingError, RejectCode};
 pub use tx::{SignedTransaction, Transaction, TxBody};

@@ -1,4 +1,5 @@
-//! Offline inclusion proofs of readings (PROTOCOL.md §5, format in docs/proofs.md).
+//! Offline inclusion proofs of readings (PROTOCOL.md §5) and of transactions with what they
+//! did (format in docs/proofs.md).
 //!
 //! A proof carries the reading bytes, the header of the block that holds it, the Merkle path
 //! from the reading id to the header's readings root, the path from the reading's receipt
@@ -9,9 +10,10 @@
 //! of it against the genesis alone.
 
 use crate::{
-    Genesis, Hash, Header, Reading,
+    Genesis, Hash, Header, Reading, SignedTransaction,
     hash::{parse_hash, sha256},
     merkle,
+    receipt::{MAX_OUTCOME_LEN, Movement, receipt_leaf},
 };
 use base64::Engine as _;
 use commonware_codec::{DecodeExt as _, Encode as _};
@@ -131,6 +133,9 @@ pub enum ProofError {
     /// The reading bytes do not hash to the reading id.
     #[error("the reading bytes do not hash to the reading id")]
     ReadingId,
+    /// The transaction bytes do not hash to the transaction id.
+    #[error("the transaction bytes do not hash to the transaction id")]
+    TxId,
     /// A Merkle path does not lead to its root.
     #[error("a Merkle path does not lead to the header's root")]
     Merkle,
@@ -196,45 +201,53 @@ pub fn encode_finalization(fin: &Finalization<Scheme, Hash>) -> String {
     hex::encode(fin.encode())
 }
 
-impl ReadingProof {
-    /// Checks the proof offline against `genesis`.
-    pub fn verify(&self, genesis: &Genesis) -> Result<Verified, ProofError> {
-        if self.version != PROOF_VERSION || self.kind != "reading" {
-            return Err(ProofError::Format("unknown version or type"));
-        }
-        let chain_id = genesis.chain_id();
-        if parse_hash(&self.chain_id) != Some(chain_id) {
-            return Err(ProofError::WrongChain {
-                proof: self.chain_id.clone(),
-                genesis: hex::encode(chain_id.0),
-            });
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&self.reading)
-            .map_err(|_| ProofError::Format("reading is not base64"))?;
-        let reading_id = sha256(&bytes);
-        if parse_hash(&self.reading_id) != Some(reading_id) {
-            return Err(ProofError::ReadingId);
-        }
-        if self.headers.is_empty() || self.headers.len() > MAX_PROOF_HEADERS {
+fn check_envelope(
+    genesis: &Genesis,
+    version: u32,
+    kind: &str,
+    expected_kind: &str,
+    chain_id: &str,
+) -> Result<(), ProofError> {
+    if version != PROOF_VERSION || kind != expected_kind {
+        return Err(ProofError::Format("unknown version or type"));
+    }
+    let genesis_id = genesis.chain_id();
+    if parse_hash(chain_id) != Some(genesis_id) {
+        return Err(ProofError::WrongChain {
+            proof: chain_id.to_string(),
+            genesis: hex::encode(genesis_id.0),
+        });
+    }
+    Ok(())
+}
+
+/// Headers from a block to a certified one, checked: each names the previous as parent, and a
+/// quorum of the genesis validators signed the last.
+struct CertifiedChain {
+    headers: Vec<Header>,
+    signers: usize,
+}
+
+impl CertifiedChain {
+    fn check(
+        genesis: &Genesis,
+        height: u64,
+        headers: &[String],
+        finalization: &str,
+    ) -> Result<Self, ProofError> {
+        if headers.is_empty() || headers.len() > MAX_PROOF_HEADERS {
             return Err(ProofError::Format("wrong number of headers"));
         }
-        let headers = self
-            .headers
+        let headers = headers
             .iter()
             .map(|h| {
                 let b = hex::decode(h).map_err(|_| ProofError::Format("header is not hex"))?;
                 Header::decode(bytes::Bytes::from(b)).map_err(|_| ProofError::Format("bad header"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let first = &headers[0];
-        if first.height != self.height {
+        if headers[0].height != height {
             return Err(ProofError::Format("height does not match the first header"));
         }
-        self.readings_path
-            .verify(&reading_id, &first.readings_root)?;
-        let leaf = reading_receipt_leaf(&reading_id, self.readings_path.index, 0);
-        self.receipt_path.verify(&leaf, &first.receipts_root)?;
         for pair in headers.windows(2) {
             if pair[1].parent != pair[0].hash() || pair[1].height != pair[0].height + 1 {
                 return Err(ProofError::Chain(pair[1].height));
@@ -243,9 +256,131 @@ impl ReadingProof {
         let last = headers.last().expect("non-empty");
         let validators = validator_keys(genesis)
             .map_err(|_| ProofError::Format("genesis validator key invalid"))?;
-        let encoded = hex::decode(&self.finalization)
-            .map_err(|_| ProofError::Format("finalization is not hex"))?;
+        let encoded =
+            hex::decode(finalization).map_err(|_| ProofError::Format("finalization is not hex"))?;
         let signers = verify_finalization(&validators, last, &encoded)?;
+        Ok(Self { headers, signers })
+    }
+}
+
+/// The receipt of a transaction as a proof carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenReceipt {
+    /// `ok`, or the code of a cheque outcome that moved no value (e.g. `dishonoured:expired`).
+    pub outcome: String,
+    /// Every balance the transaction changed.
+    pub movements: Vec<Movement>,
+}
+
+/// An inclusion proof of a transaction and what it did (the JSON document `verity proof tx`
+/// writes): the signed transaction, the path from its id to the header's transactions root,
+/// its receipt (outcome and movements of value) and the path from the receipt's leaf to the
+/// receipts root, then the same header chain and certificate as a [ReadingProof].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxProof {
+    /// Format version ([PROOF_VERSION]).
+    pub version: u32,
+    /// Always `"tx"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The chain id (genesis hash), lowercase hex.
+    pub chain_id: String,
+    /// The transaction id, lowercase hex (SHA-256 of the signed transaction).
+    pub tx_id: String,
+    /// The signed transaction, lowercase hex.
+    pub tx: String,
+    /// Height of the block that holds it.
+    pub height: u64,
+    /// Path from the transaction id to the header's transactions root.
+    pub txs_path: MerklePath,
+    /// What the transaction did.
+    pub receipt: ProvenReceipt,
+    /// Path from the receipt's leaf to the header's receipts root.
+    pub receipt_path: MerklePath,
+    /// Encoded headers, lowercase hex, the transaction's block first.
+    pub headers: Vec<String>,
+    /// The finalization certificate of the last header, lowercase hex.
+    pub finalization: String,
+}
+
+/// What a valid transaction proof establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx {
+    /// The transaction.
+    pub tx: SignedTransaction,
+    /// Height of the block that committed it.
+    pub height: u64,
+    /// Its block's hash and time.
+    pub block_hash: Hash,
+    /// Block time, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// What it did.
+    pub receipt: ProvenReceipt,
+    /// Height of the header the certificate signs.
+    pub certified_height: u64,
+    /// How many validators signed.
+    pub signers: usize,
+}
+
+impl TxProof {
+    /// Checks the proof offline against `genesis`.
+    pub fn verify(&self, genesis: &Genesis) -> Result<VerifiedTx, ProofError> {
+        check_envelope(genesis, self.version, &self.kind, "tx", &self.chain_id)?;
+        let bytes = hex::decode(&self.tx).map_err(|_| ProofError::Format("tx is not hex"))?;
+        let tx = SignedTransaction::decode_submitted(&bytes)
+            .map_err(|_| ProofError::Format("tx does not decode"))?;
+        if parse_hash(&self.tx_id) != Some(tx.id()) {
+            return Err(ProofError::TxId);
+        }
+        if self.receipt.outcome.len() > MAX_OUTCOME_LEN {
+            return Err(ProofError::Format("outcome too long"));
+        }
+        let chain = CertifiedChain::check(genesis, self.height, &self.headers, &self.finalization)?;
+        let first = &chain.headers[0];
+        self.txs_path.verify(&tx.id(), &first.txs_root)?;
+        if self.receipt_path.index != self.txs_path.index {
+            return Err(ProofError::Format(
+                "receipt and transaction positions differ",
+            ));
+        }
+        let leaf = receipt_leaf(
+            &tx.id(),
+            self.txs_path.index,
+            &self.receipt.outcome,
+            &self.receipt.movements,
+        );
+        self.receipt_path.verify(&leaf, &first.receipts_root)?;
+        let last = chain.headers.last().expect("non-empty");
+        Ok(VerifiedTx {
+            height: first.height,
+            block_hash: first.hash(),
+            timestamp_ms: first.timestamp_ms,
+            certified_height: last.height,
+            signers: chain.signers,
+            receipt: self.receipt.clone(),
+            tx,
+        })
+    }
+}
+
+impl ReadingProof {
+    /// Checks the proof offline against `genesis`.
+    pub fn verify(&self, genesis: &Genesis) -> Result<Verified, ProofError> {
+        check_envelope(genesis, self.version, &self.kind, "reading", &self.chain_id)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.reading)
+            .map_err(|_| ProofError::Format("reading is not base64"))?;
+        let reading_id = sha256(&bytes);
+        if parse_hash(&self.reading_id) != Some(reading_id) {
+            return Err(ProofError::ReadingId);
+        }
+        let chain = CertifiedChain::check(genesis, self.height, &self.headers, &self.finalization)?;
+        let first = &chain.headers[0];
+        self.readings_path
+            .verify(&reading_id, &first.readings_root)?;
+        let leaf = reading_receipt_leaf(&reading_id, self.readings_path.index, 0);
+        self.receipt_path.verify(&leaf, &first.receipts_root)?;
+        let (signers, last) = (chain.signers, chain.headers.last().expect("non-empty"));
         Ok(Verified {
             reading_id,
             height: first.height,

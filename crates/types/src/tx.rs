@@ -7,8 +7,8 @@
 //! the whole signed encoding.
 
 use crate::{
-    AccountId, Amount, AssetCode, DeviceId, DeviceMeta, DeviceStatus, Hash, Memo, Nonce, PublicKey,
-    SecretKey, Signature,
+    AccountId, Amount, AssetCode, ChequeNumber, DeviceId, DeviceMeta, DeviceStatus, Hash, Memo,
+    Nonce, PublicKey, SecretKey, Signature, TierId,
     hash::{sha256, sha256_parts},
     keys::KeyError,
 };
@@ -23,12 +23,61 @@ pub const MAX_TX_BYTES: usize = 4096;
 /// Domain separator of transaction signatures.
 const TX_SIGNING_DOMAIN: &[u8] = b"verity/tx/v1";
 
-/// What a transaction does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TxBody {
+/// Most members of a multi-signature account.
+pub const MAX_MULTISIG_MEMBERS: usize = 16;
+
+/// Declares [TxBody] with its wire tags and derives its encoding from one table, so that the
+/// enum, its encoder, its size and its decoder cannot disagree.
+macro_rules! tx_bodies {
+    ($( $(#[$doc:meta])* $tag:literal => $name:ident { $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)? } ),* $(,)?) => {
+        /// What a transaction does.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum TxBody {
+            $( $(#[$doc])* $name { $( $(#[$fdoc])* $field: $ty ),* } ),*
+        }
+
+        impl TxBody {
+            /// The wire tag of the body's kind.
+            pub fn tag(&self) -> u8 {
+                match self { $( Self::$name { .. } => $tag ),* }
+            }
+        }
+
+        impl Write for TxBody {
+            fn write(&self, buf: &mut impl BufMut) {
+                match self {
+                    $( Self::$name { $( $field ),* } => {
+                        buf.put_u8($tag);
+                        $( $field.write(buf); )*
+                    } )*
+                }
+            }
+        }
+
+        impl EncodeSize for TxBody {
+            fn encode_size(&self) -> usize {
+                1 + match self {
+                    $( Self::$name { $( $field ),* } => 0 $( + $field.encode_size() )* ),*
+                }
+            }
+        }
+
+        impl Read for TxBody {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                match u8::read(buf)? {
+                    $( $tag => Ok(Self::$name { $( $field: <$ty>::read(buf)? ),* }), )*
+                    t => Err(CodecError::InvalidEnum(t)),
+                }
+            }
+        }
+    };
+}
+
+tx_bodies! {
     /// Move `amount` of `asset` from the signer to `to`.
-    Transfer {
+    0 => Transfer {
         /// Recipient.
         to: AccountId,
         /// Asset moved.
@@ -39,7 +88,7 @@ pub enum TxBody {
         memo: Memo,
     },
     /// Create `amount` of `asset` in `to`; only an account of the asset's issuer may.
-    Mint {
+    1 => Mint {
         /// Recipient of the new units.
         to: AccountId,
         /// Asset minted.
@@ -50,7 +99,7 @@ pub enum TxBody {
         memo: Memo,
     },
     /// Destroy `amount` of `asset` held by the signer; only an account of the issuer may.
-    Burn {
+    2 => Burn {
         /// Asset burned.
         asset: AssetCode,
         /// Amount in minor units (more than zero).
@@ -59,7 +108,7 @@ pub enum TxBody {
         memo: Memo,
     },
     /// Register a device owned by the signer, who must act for an operator organization.
-    DeviceRegister {
+    3 => DeviceRegister {
         /// The new device's id (never used before).
         device: DeviceId,
         /// Its signing key; the key's algorithm is the device's algorithm.
@@ -68,25 +117,150 @@ pub enum TxBody {
         meta: DeviceMeta,
     },
     /// Move a device to another lifecycle status (suspend, resume, revoke, decommission).
-    DeviceSetStatus {
+    4 => DeviceSetStatus {
         /// The device.
         device: DeviceId,
         /// Its new status.
         status: DeviceStatus,
     },
     /// Replace a device's key from this block on (also reactivates a revoked device).
-    DeviceRotateKey {
+    5 => DeviceRotateKey {
         /// The device.
         device: DeviceId,
         /// The new key.
         key: PublicKey,
     },
     /// Hand a device to another owner, an account of an operator organization.
-    DeviceTransfer {
+    6 => DeviceTransfer {
         /// The device.
         device: DeviceId,
         /// The new owner.
         to: AccountId,
+    },
+    /// Put an account in a wallet tier; an account of an issuer or regulator organization may.
+    7 => SetTier {
+        /// The account.
+        account: AccountId,
+        /// Its new tier (defined at genesis).
+        tier: TierId,
+    },
+    /// Freeze or unfreeze an account; an account of a regulator organization may.
+    8 => SetFrozen {
+        /// The account.
+        account: AccountId,
+        /// Frozen (true) or not.
+        frozen: bool,
+        /// Why, shown to the account's counterparties and in its record.
+        reason: Memo,
+    },
+    /// Create an m-of-n multi-signature account whose members are accounts. Its id is derived
+    /// from the creating transaction ([multisig_account_id]).
+    9 => MultisigCreate {
+        /// The member accounts (2 to [MAX_MULTISIG_MEMBERS], no repeats).
+        members: Members,
+        /// Approvals needed (1 to the number of members).
+        threshold: u8,
+    },
+    /// Propose that a multi-signature account do `body`; counts as the proposer's approval.
+    10 => MultisigPropose {
+        /// The multi-signature account.
+        account: AccountId,
+        /// What it should do (not another multi-signature operation).
+        body: InnerBody,
+    },
+    /// Approve a pending proposal; the approval that reaches the threshold executes it.
+    11 => MultisigApprove {
+        /// The multi-signature account.
+        account: AccountId,
+        /// The proposal (the id of the proposing transaction).
+        proposal: Hash,
+    },
+    /// Withdraw a pending proposal; its proposer may.
+    12 => MultisigCancel {
+        /// The multi-signature account.
+        account: AccountId,
+        /// The proposal.
+        proposal: Hash,
+    },
+    /// Draw a digital cheque on the signer's account, payable to `payee`. Its id is derived from
+    /// the issuing transaction ([cheque_id]).
+    13 => ChequeIssue {
+        /// The first holder.
+        payee: AccountId,
+        /// Asset.
+        asset: AssetCode,
+        /// Amount in minor units (more than zero).
+        amount: Amount,
+        /// Not payable before this block time (ms), if set.
+        valid_from_ms: Option<u64>,
+        /// Not payable from this block time (ms) on, if set.
+        expires_ms: Option<u64>,
+        /// Free text.
+        memo: Memo,
+    },
+    /// Endorse a cheque over to another holder; its holder may.
+    14 => ChequeEndorse {
+        /// The cheque.
+        cheque: Hash,
+        /// The new holder.
+        to: AccountId,
+    },
+    /// Present a cheque for payment; its holder may (its pledgee, while pledged). Clears or
+    /// dishonours it.
+    15 => ChequePresent {
+        /// The cheque.
+        cheque: Hash,
+    },
+    /// Stop payment of a cheque not yet presented; its drawer may.
+    16 => ChequeStop {
+        /// The cheque.
+        cheque: Hash,
+        /// Why.
+        reason: Memo,
+    },
+    /// Cancel a cheque still held by its first payee; its drawer may.
+    17 => ChequeCancel {
+        /// The cheque.
+        cheque: Hash,
+    },
+    /// Pledge a cheque to a lender as collateral; its holder may.
+    18 => ChequePledge {
+        /// The cheque.
+        cheque: Hash,
+        /// The lender.
+        to: AccountId,
+    },
+    /// Release a pledge; the pledgee may.
+    19 => ChequeRelease {
+        /// The cheque.
+        cheque: Hash,
+    },
+    /// A collecting bank presents a truncated paper cheque for its customer, identified by the
+    /// SHA-256 of its scanned image; an account of an issuer organization (a bank) may. Its id
+    /// is [paper_cheque_id] of the drawer and number.
+    20 => PaperPresent {
+        /// SHA-256 of the scanned image.
+        image_sha256: Hash,
+        /// The number printed on the cheque.
+        number: ChequeNumber,
+        /// The account it is drawn on.
+        drawer: AccountId,
+        /// The customer to credit.
+        payee: AccountId,
+        /// Asset.
+        asset: AssetCode,
+        /// Amount in minor units.
+        amount: Amount,
+    },
+    /// The paying bank (the issuer of the cheque's asset) honours a presented paper cheque,
+    /// which then clears as a digital one does, or returns it with a reason.
+    21 => PaperDecide {
+        /// The paper cheque.
+        cheque: Hash,
+        /// Honour (true) or return (false).
+        honour: bool,
+        /// Why it is returned (free text; empty when honoured).
+        reason: Memo,
     },
 }
 
@@ -101,143 +275,116 @@ impl TxBody {
             Self::DeviceSetStatus { .. } => "device_set_status",
             Self::DeviceRotateKey { .. } => "device_rotate_key",
             Self::DeviceTransfer { .. } => "device_transfer",
+            Self::SetTier { .. } => "set_tier",
+            Self::SetFrozen { .. } => "set_frozen",
+            Self::MultisigCreate { .. } => "multisig_create",
+            Self::MultisigPropose { .. } => "multisig_propose",
+            Self::MultisigApprove { .. } => "multisig_approve",
+            Self::MultisigCancel { .. } => "multisig_cancel",
+            Self::ChequeIssue { .. } => "cheque_issue",
+            Self::ChequeEndorse { .. } => "cheque_endorse",
+            Self::ChequePresent { .. } => "cheque_present",
+            Self::ChequeStop { .. } => "cheque_stop",
+            Self::ChequeCancel { .. } => "cheque_cancel",
+            Self::ChequePledge { .. } => "cheque_pledge",
+            Self::ChequeRelease { .. } => "cheque_release",
+            Self::PaperPresent { .. } => "paper_present",
+            Self::PaperDecide { .. } => "paper_decide",
         }
+    }
+
+    /// Whether this is one of the multi-signature operations (which a proposal may not carry).
+    pub fn is_multisig(&self) -> bool {
+        matches!(
+            self,
+            Self::MultisigCreate { .. }
+                | Self::MultisigPropose { .. }
+                | Self::MultisigApprove { .. }
+                | Self::MultisigCancel { .. }
+        )
     }
 }
 
-impl Write for TxBody {
+/// The member accounts of a multi-signature account, at most [MAX_MULTISIG_MEMBERS].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Members(pub Vec<AccountId>);
+
+impl Write for Members {
     fn write(&self, buf: &mut impl BufMut) {
-        match self {
-            Self::Transfer {
-                to,
-                asset,
-                amount,
-                memo,
-            } => {
-                buf.put_u8(0);
-                to.write(buf);
-                asset.write(buf);
-                amount.write(buf);
-                memo.write(buf);
-            }
-            Self::Mint {
-                to,
-                asset,
-                amount,
-                memo,
-            } => {
-                buf.put_u8(1);
-                to.write(buf);
-                asset.write(buf);
-                amount.write(buf);
-                memo.write(buf);
-            }
-            Self::Burn {
-                asset,
-                amount,
-                memo,
-            } => {
-                buf.put_u8(2);
-                asset.write(buf);
-                amount.write(buf);
-                memo.write(buf);
-            }
-            Self::DeviceRegister { device, key, meta } => {
-                buf.put_u8(3);
-                device.write(buf);
-                key.write(buf);
-                meta.write(buf);
-            }
-            Self::DeviceSetStatus { device, status } => {
-                buf.put_u8(4);
-                device.write(buf);
-                status.write(buf);
-            }
-            Self::DeviceRotateKey { device, key } => {
-                buf.put_u8(5);
-                device.write(buf);
-                key.write(buf);
-            }
-            Self::DeviceTransfer { device, to } => {
-                buf.put_u8(6);
-                device.write(buf);
-                to.write(buf);
-            }
+        buf.put_u8(self.0.len() as u8);
+        for m in &self.0 {
+            m.write(buf);
         }
     }
 }
-
-impl EncodeSize for TxBody {
+impl EncodeSize for Members {
     fn encode_size(&self) -> usize {
-        1 + match self {
-            Self::Transfer {
-                to,
-                asset,
-                amount,
-                memo,
-            }
-            | Self::Mint {
-                to,
-                asset,
-                amount,
-                memo,
-            } => to.encode_size() + asset.encode_size() + amount.encode_size() + memo.encode_size(),
-            Self::Burn {
-                asset,
-                amount,
-                memo,
-            } => asset.encode_size() + amount.encode_size() + memo.encode_size(),
-            Self::DeviceRegister { device, key, meta } => {
-                device.encode_size() + key.encode_size() + meta.encode_size()
-            }
-            Self::DeviceSetStatus { device, status } => device.encode_size() + status.encode_size(),
-            Self::DeviceRotateKey { device, key } => device.encode_size() + key.encode_size(),
-            Self::DeviceTransfer { device, to } => device.encode_size() + to.encode_size(),
-        }
+        1 + self.0.len() * crate::ids::ACCOUNT_ID_LEN
     }
 }
-
-impl Read for TxBody {
+impl Read for Members {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        match u8::read(buf)? {
-            0 => Ok(Self::Transfer {
-                to: AccountId::read(buf)?,
-                asset: AssetCode::read(buf)?,
-                amount: Amount::read(buf)?,
-                memo: Memo::read(buf)?,
-            }),
-            1 => Ok(Self::Mint {
-                to: AccountId::read(buf)?,
-                asset: AssetCode::read(buf)?,
-                amount: Amount::read(buf)?,
-                memo: Memo::read(buf)?,
-            }),
-            2 => Ok(Self::Burn {
-                asset: AssetCode::read(buf)?,
-                amount: Amount::read(buf)?,
-                memo: Memo::read(buf)?,
-            }),
-            3 => Ok(Self::DeviceRegister {
-                device: DeviceId::read(buf)?,
-                key: PublicKey::read(buf)?,
-                meta: DeviceMeta::read(buf)?,
-            }),
-            4 => Ok(Self::DeviceSetStatus {
-                device: DeviceId::read(buf)?,
-                status: DeviceStatus::read(buf)?,
-            }),
-            5 => Ok(Self::DeviceRotateKey {
-                device: DeviceId::read(buf)?,
-                key: PublicKey::read(buf)?,
-            }),
-            6 => Ok(Self::DeviceTransfer {
-                device: DeviceId::read(buf)?,
-                to: AccountId::read(buf)?,
-            }),
-            t => Err(CodecError::InvalidEnum(t)),
+        let n = u8::read(buf)? as usize;
+        if n > MAX_MULTISIG_MEMBERS {
+            return Err(CodecError::InvalidLength(n));
         }
+        (0..n)
+            .map(|_| AccountId::read(buf))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
+}
+
+/// The body a multi-signature proposal carries: any body but another multi-signature
+/// operation, so nesting is refused before it is decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InnerBody(pub Box<TxBody>);
+
+impl Write for InnerBody {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+impl EncodeSize for InnerBody {
+    fn encode_size(&self) -> usize {
+        self.0.encode_size()
+    }
+}
+impl Read for InnerBody {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        if buf.remaining() > 0 && (9..=12).contains(&buf.chunk()[0]) {
+            return Err(CodecError::Invalid(
+                "InnerBody",
+                "a proposal cannot carry a multi-signature operation",
+            ));
+        }
+        Ok(Self(Box::new(TxBody::read(buf)?)))
+    }
+}
+
+/// The id of the multi-signature account created by transaction `tx_id`.
+pub fn multisig_account_id(tx_id: &Hash) -> AccountId {
+    let digest = sha256_parts(&[b"verity/multisig/v1", &tx_id.0]);
+    let mut id = [0u8; crate::ids::ACCOUNT_ID_LEN];
+    id.copy_from_slice(&digest[..crate::ids::ACCOUNT_ID_LEN]);
+    AccountId(id)
+}
+
+/// The id of the digital cheque issued by transaction `tx_id`.
+pub fn cheque_id(tx_id: &Hash) -> Hash {
+    sha256_parts(&[b"verity/cheque/v1", &tx_id.0])
+}
+
+/// The id of the paper cheque number `number` drawn on `drawer`: the same paper cheque always
+/// has the same id, whoever presents it, which is how a second presentment is caught.
+pub fn paper_cheque_id(drawer: &AccountId, number: &ChequeNumber) -> Hash {
+    sha256_parts(&[
+        b"verity/paper-cheque/v1",
+        &drawer.0,
+        number.as_str().as_bytes(),
+    ])
 }
 
 /// An unsigned transaction.

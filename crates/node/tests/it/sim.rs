@@ -74,7 +74,10 @@ fn genesis(validators: &[ed25519::PublicKey]) -> Genesis {
             balances: [("CNY".parse().unwrap(), Amount(1_000_000))]
                 .into_iter()
                 .collect(),
+            tier: None,
         }],
+        tiers: Vec::new(),
+        default_tier: None,
     }
 }
 

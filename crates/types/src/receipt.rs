@@ -1,0 +1,197 @@
+//! Transaction receipts: what a committed transaction did, committed to by the block's receipts
+//! root so that any movement of value in any account's history can be proven offline.
+//!
+//! A receipt leaf is `SHA-256("rcpt" ‖ tx id ‖ index u32 ‖ outcome ‖ movements)`, where the
+//! outcome is a short code (`ok`, or for a cheque presentment that did not clear, the reason
+//! it was dishonoured) written as `len u8 ‖ bytes`, and the movements are `count u16` followed
+//! by each [Movement]'s encoding (docs/proofs.md).
+
+use crate::{AccountId, AssetCode, Hash, hash::sha256};
+use bytes::BufMut;
+use commonware_codec::{EncodeSize, Write};
+use serde::{Deserialize, Serialize};
+
+/// Longest outcome code.
+pub const MAX_OUTCOME_LEN: usize = 64;
+
+/// Why value moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MovementKind {
+    /// A transfer between accounts.
+    Transfer,
+    /// New units created by the issuer.
+    Mint,
+    /// Units destroyed by the issuer.
+    Burn,
+    /// A cheque (digital or truncated paper) cleared.
+    Cheque,
+}
+
+impl MovementKind {
+    /// The name the API and history show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transfer => "transfer",
+            Self::Mint => "mint",
+            Self::Burn => "burn",
+            Self::Cheque => "cheque",
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            Self::Transfer => 0,
+            Self::Mint => 1,
+            Self::Burn => 2,
+            Self::Cheque => 3,
+        }
+    }
+}
+
+impl std::str::FromStr for MovementKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "transfer" => Self::Transfer,
+            "mint" => Self::Mint,
+            "burn" => Self::Burn,
+            "cheque" => Self::Cheque,
+            _ => {
+                return Err(format!(
+                    "unknown kind {s:?}: transfer, mint, burn or cheque"
+                ));
+            }
+        })
+    }
+}
+
+/// One change of one account's balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movement {
+    /// The account whose balance changed.
+    pub account: AccountId,
+    /// The asset.
+    pub asset: AssetCode,
+    /// Signed change in minor units (a decimal string in JSON).
+    #[serde(with = "i128_string")]
+    pub delta: i128,
+    /// The other party, if any (none for a mint to oneself or a burn).
+    pub counterparty: Option<AccountId>,
+    /// Why it moved.
+    pub kind: MovementKind,
+    /// The memo of the transaction (or cheque).
+    pub memo: String,
+    /// The account's balance of the asset after the movement, minor units.
+    #[serde(with = "u64_string")]
+    pub balance_after: u64,
+}
+
+impl Write for Movement {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.account.write(buf);
+        self.asset.write(buf);
+        buf.put_i128(self.delta);
+        match &self.counterparty {
+            Some(c) => {
+                buf.put_u8(1);
+                c.write(buf);
+            }
+            None => buf.put_u8(0),
+        }
+        buf.put_u8(self.kind.tag());
+        buf.put_u16(self.memo.len() as u16);
+        buf.put_slice(self.memo.as_bytes());
+        buf.put_u64(self.balance_after);
+    }
+}
+
+impl EncodeSize for Movement {
+    fn encode_size(&self) -> usize {
+        self.account.encode_size()
+            + self.asset.encode_size()
+            + 16
+            + 1
+            + self.counterparty.map_or(0, |c| c.encode_size())
+            + 1
+            + 2
+            + self.memo.len()
+            + 8
+    }
+}
+
+/// What a committed transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The transaction.
+    pub tx_id: Hash,
+    /// Its position in the block.
+    pub index: u32,
+    /// `ok`, or the short code of a non-payment outcome (see [Receipt::leaf]).
+    pub outcome: String,
+    /// Every balance it changed, in order.
+    pub movements: Vec<Movement>,
+}
+
+/// The outcome of a transaction that did what it asked.
+pub const OUTCOME_OK: &str = "ok";
+
+impl Receipt {
+    /// The leaf hashed into the receipts root.
+    pub fn leaf(&self) -> Hash {
+        receipt_leaf(&self.tx_id, self.index, &self.outcome, &self.movements)
+    }
+}
+
+/// `SHA-256("rcpt" ‖ tx id ‖ index u32 ‖ outcome len u8 ‖ outcome ‖ count u16 ‖ movements)`.
+pub fn receipt_leaf(tx_id: &Hash, index: u32, outcome: &str, movements: &[Movement]) -> Hash {
+    let outcome = &outcome.as_bytes()[..outcome.len().min(MAX_OUTCOME_LEN)];
+    let mut bytes = Vec::with_capacity(
+        4 + 32
+            + 4
+            + 1
+            + outcome.len()
+            + 2
+            + movements.iter().map(|m| m.encode_size()).sum::<usize>(),
+    );
+    bytes.extend_from_slice(b"rcpt");
+    bytes.extend_from_slice(&tx_id.0);
+    bytes.extend_from_slice(&index.to_be_bytes());
+    bytes.push(outcome.len() as u8);
+    bytes.extend_from_slice(outcome);
+    bytes.extend_from_slice(&(movements.len() as u16).to_be_bytes());
+    for m in movements {
+        m.write(&mut bytes);
+    }
+    sha256(&bytes)
+}
+
+/// Serde of an i128 as a decimal string (JSON numbers lose precision past 2^53).
+pub mod i128_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+    /// Writes the number as a string.
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+    /// Reads a number from a string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde of a u64 as a decimal string.
+pub mod u64_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+    /// Writes the number as a string.
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+    /// Reads a number from a string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
