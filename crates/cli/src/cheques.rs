@@ -445,7 +445,7 @@ fn cheques_to_export(
         .map(|s| cheque_arg(s))
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
-        let mut base = "/v1/cheques?limit=1000".to_string();
+        let mut base = "/v1/cheques?limit=100".to_string();
         if let Some(d) = drawer {
             base.push_str(&format!("&drawer={}", d.parse::<AccountId>()?));
         }

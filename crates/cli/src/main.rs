@@ -1,5 +1,6 @@
 //! `verity`: run nodes and local networks, manage keys, move money and query the ledger.
 
+mod bench;
 mod cheques;
 mod devices;
 mod sim;
@@ -170,6 +171,28 @@ enum Cmd {
         mqtt: std::net::SocketAddr,
         #[command(flatten)]
         node: NodeArg,
+    },
+    /// Benchmark: start a local network, drive it as real clients do, and report throughput,
+    /// latency, proof and query speed, storage and memory (see BENCHMARKS.md).
+    Bench {
+        /// Validators of the benchmark network: 1 or 4.
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Short runs that only prove the benchmark works.
+        #[arg(long)]
+        quick: bool,
+        /// Repetitions of each throughput workload (median and spread are reported).
+        #[arg(long)]
+        runs: Option<usize>,
+        /// Seconds each ingest or transfer run streams.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Keep the benchmark network's folder.
+        #[arg(long)]
+        keep: bool,
     },
     /// Check a proof offline against the network's genesis file.
     Verify {
@@ -493,6 +516,23 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             rate,
             duration,
             transport,
+            alg: None,
+            quiet: false,
+        }),
+        Cmd::Bench {
+            validators,
+            quick,
+            runs,
+            duration,
+            json,
+            keep,
+        } => bench::run(bench::BenchArgs {
+            validators,
+            quick,
+            runs: runs.unwrap_or(if quick { 1 } else { 3 }),
+            duration: duration.unwrap_or(if quick { 3.0 } else { 10.0 }),
+            json,
+            keep,
         }),
         Cmd::Status { node } => {
             print(&Client::new(&node.node).status()?);

@@ -49,7 +49,37 @@ pub struct SimArgs {
     pub duration: f64,
     /// `mqtt` or `http`.
     pub transport: String,
+    /// Only devices of this algorithm (both in turn when none).
+    pub alg: Option<Algorithm>,
+    /// No progress line or summary (for `verity bench`).
+    pub quiet: bool,
 }
+
+/// What a simulation measured.
+#[derive(Clone, Debug, Default)]
+pub struct SimReport {
+    /// Readings sent.
+    pub sent: u64,
+    /// Readings known committed.
+    pub committed: u64,
+    /// Readings refused (at ingest or by a block).
+    pub rejected: u64,
+    /// Seconds from the first reading sent to the last commit seen.
+    pub busy_s: f64,
+    /// Committed readings per second over `busy_s`.
+    pub committed_per_s: f64,
+    /// Publish-to-committed latency, median, ms (MQTT: exact; HTTP: coarse upper bound).
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile latency, ms.
+    pub latency_p99_ms: Option<f64>,
+    /// Refusals by code.
+    pub codes: HashMap<String, u64>,
+    /// Some committed reading ids (up to [REPORT_SAMPLE_IDS]).
+    pub committed_ids: Vec<[u8; 32]>,
+}
+
+/// Committed reading ids a report keeps.
+pub const REPORT_SAMPLE_IDS: usize = 2000;
 
 #[derive(Default)]
 struct Stats {
@@ -61,6 +91,10 @@ struct Stats {
     codes: Mutex<HashMap<String, u64>>,
     /// Sent readings waiting to be committed: id → (device index, seq, sent at).
     pending: Mutex<HashMap<[u8; 32], (usize, u64, Instant)>>,
+    /// When the last commit was seen.
+    last_commit: Mutex<Option<Instant>>,
+    /// Some committed ids.
+    sample: Mutex<Vec<[u8; 32]>>,
 }
 
 impl Stats {
@@ -78,6 +112,11 @@ impl Stats {
     fn commit(&self, id: &[u8; 32]) {
         if let Some((_, _, at)) = self.pending.lock().expect("pending").remove(id) {
             self.committed.fetch_add(1, Relaxed);
+            *self.last_commit.lock().expect("last commit") = Some(Instant::now());
+            let mut sample = self.sample.lock().expect("sample");
+            if sample.len() < REPORT_SAMPLE_IDS {
+                sample.push(*id);
+            }
             self.latencies_ms
                 .lock()
                 .expect("latencies")
@@ -167,10 +206,10 @@ fn register(args: &SimArgs) -> anyhow::Result<Vec<Device>> {
     let mut devices = Vec::with_capacity(args.devices);
     let mut txs = Vec::new();
     for i in 0..args.devices {
-        let alg = if i % 2 == 0 {
-            Algorithm::Ed25519
-        } else {
-            Algorithm::P256
+        let alg = match args.alg {
+            Some(a) => a,
+            None if i % 2 == 0 => Algorithm::Ed25519,
+            None => Algorithm::P256,
         };
         let key = SecretKey::generate(alg);
         let id: DeviceId = format!("sim-{tag}-{i}").parse()?;
@@ -200,12 +239,19 @@ fn register(args: &SimArgs) -> anyhow::Result<Vec<Device>> {
     for tx in &txs {
         client.wait_final(&tx.id(), Duration::from_secs(120))?;
     }
-    eprintln!("registered {} devices (sim-{tag}-*)", devices.len());
+    if !args.quiet {
+        eprintln!("registered {} devices (sim-{tag}-*)", devices.len());
+    }
     Ok(devices)
 }
 
-/// Runs the simulation.
+/// Runs the simulation, printing progress and a summary.
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    measure(args).map(|_| ())
+}
+
+/// Runs the simulation and returns what it measured.
+pub fn measure(args: SimArgs) -> anyhow::Result<SimReport> {
     if args.devices == 0 || args.devices > MAX_SIM_DEVICES {
         bail!("--devices must be 1..={MAX_SIM_DEVICES}");
     }
@@ -226,8 +272,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     runtime.block_on(stream(args, devices))
 }
 
-async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<()> {
+async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport> {
     let stats = Arc::new(Stats::default());
+    let quiet = args.quiet;
+    let started = Instant::now();
     let interval = Duration::from_secs_f64(devices.len() as f64 / args.rate);
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let ids: Vec<DeviceId> = devices.iter().map(|d| d.id.clone()).collect();
@@ -279,7 +327,9 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<()> {
     let mut progress = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < deadline {
         progress.tick().await;
-        eprint!("\r{}    ", stats.line());
+        if !quiet {
+            eprint!("\r{}    ", stats.line());
+        }
     }
     for s in senders {
         let _ = s.await;
@@ -288,11 +338,37 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<()> {
     let settle = Instant::now() + Duration::from_secs(30);
     while Instant::now() < settle && !stats.pending.lock().expect("pending").is_empty() {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        eprint!("\r{}    ", stats.line());
+        if !quiet {
+            eprint!("\r{}    ", stats.line());
+        }
     }
-    eprintln!();
     let codes = stats.codes.lock().expect("codes").clone();
     let sent = stats.sent.load(Relaxed);
+    let committed = stats.committed.load(Relaxed);
+    let busy_s = stats
+        .last_commit
+        .lock()
+        .expect("last commit")
+        .map_or(0.0, |t| t.duration_since(started).as_secs_f64());
+    let report = SimReport {
+        sent,
+        committed,
+        rejected: stats.rejected.load(Relaxed),
+        busy_s,
+        committed_per_s: if busy_s > 0.0 {
+            committed as f64 / busy_s
+        } else {
+            0.0
+        },
+        latency_p50_ms: stats.percentile(0.5),
+        latency_p99_ms: stats.percentile(0.99),
+        codes: codes.clone(),
+        committed_ids: stats.sample.lock().expect("sample").clone(),
+    };
+    if quiet {
+        return Ok(report);
+    }
+    eprintln!();
     println!("summary: {}", stats.line());
     println!(
         "  {} devices, {} over {:.0} s ({:.0} readings/s sent), {} not settled",
@@ -305,7 +381,7 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<()> {
     for (code, n) in codes {
         println!("  rejected {code}: {n}");
     }
-    Ok(())
+    Ok(report)
 }
 
 /// Posts one reading over HTTP.

@@ -449,15 +449,25 @@ pub fn run_multisig(cmd: MultisigCmd) -> anyhow::Result<()> {
                 amount,
                 memo: Memo::new(args.memo.clone())?,
             };
-            let (id, _) = submit_tx(
+            let account: AccountId = multisig.parse()?;
+            let (id, done) = submit_tx(
                 &client,
                 &args,
                 TxBody::MultisigPropose {
-                    account: multisig.parse()?,
+                    account,
                     body: InnerBody(Box::new(body)),
                 },
             )?;
-            println!("proposal {id}");
+            let executed = done.is_some_and(|d| {
+                d["receipt"]["movements"]
+                    .as_array()
+                    .is_some_and(|m| !m.is_empty())
+            });
+            if executed {
+                println!("executed at once (threshold 1); no proposal is pending");
+            } else {
+                println!("proposal {id}");
+            }
             Ok(())
         }
         MultisigCmd::Approve {

@@ -303,6 +303,12 @@ pub async fn mint<R: StateReader>(
 ) -> Result<Vec<Movement>, TxError> {
     let amount = positive(amount)?;
     let mut record = issuer_only(state, tx, asset, "mint").await?;
+    if let Some(reason) = &tx.sender_record.frozen {
+        return Err(TxError::SenderFrozen {
+            account: tx.sender,
+            reason: reason.clone(),
+        });
+    }
     record.supply = record.supply.checked_add(amount).ok_or(TxError::Overflow)?;
     let after = receive(state, staged, to, asset, amount).await?;
     staged.put(asset_key(asset), &record);

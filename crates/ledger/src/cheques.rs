@@ -338,8 +338,8 @@ pub struct ChequeEvent {
     pub by: AccountId,
     /// The account it went to (endorsee, pledgee), if any.
     pub to: Option<AccountId>,
-    /// For a presentment or a paper decision: `cleared` or `dishonoured:<reason>`; for a stop
-    /// or return: the reason given.
+    /// For a presentment or an honoured paper cheque: `cleared` or `dishonoured:<reason>`; for
+    /// a returned paper cheque: `dishonoured:returned: <reason>`; for a stop: the reason given.
     pub detail: String,
 }
 
@@ -381,6 +381,17 @@ async fn load_existing<R: StateReader>(
         .get(state, &cheque_key(id))
         .await?
         .ok_or_else(|| TxError::UnknownCheque(id.to_string()))
+}
+
+/// A frozen account can neither pay nor give away a cheque it holds (endorse or pledge it).
+fn not_frozen(tx: &TxCtx<'_>) -> Result<(), TxError> {
+    match &tx.sender_record.frozen {
+        Some(reason) => Err(TxError::SenderFrozen {
+            account: tx.sender,
+            reason: reason.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn refuse(c: &ChequeRecord, reason: impl Into<String>) -> TxError {
@@ -488,6 +499,7 @@ pub async fn endorse<R: StateReader>(
             c.holder
         )));
     }
+    not_frozen(tx)?;
     if c.pledgee.is_some() {
         return Err(refuse(&c, "a pledged cheque cannot be endorsed"));
     }
@@ -524,14 +536,18 @@ pub async fn pledge<R: StateReader>(
             c.holder
         )));
     }
+    not_frozen(tx)?;
     if c.pledgee.is_some() {
         return Err(refuse(&c, "it is already pledged"));
     }
     if c.stopped.is_some() {
         return Err(refuse(&c, "payment is stopped"));
     }
-    if *to == c.holder {
-        return Err(refuse(&c, "the holder cannot pledge it to itself"));
+    if *to == c.holder || *to == c.drawer {
+        return Err(refuse(
+            &c,
+            "it can be pledged to neither its holder nor its drawer",
+        ));
     }
     c.pledgee = Some(*to);
     staged.put(cheque_key(id), &c);

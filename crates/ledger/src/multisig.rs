@@ -108,11 +108,14 @@ pub async fn create<R: StateReader>(
         )));
     }
     let id = multisig_account_id(&tx.id);
-    if staged
-        .get::<AccountRecord, _>(state, &account_key(&id))
+    // Nobody holds a key for a derived id, so an existing record there can only be value sent
+    // ahead of the creation (anyone may compute the id from a pending transaction): the
+    // treasury takes it over rather than letting such a payment block the creation.
+    let existing: AccountRecord = staged
+        .get(state, &account_key(&id))
         .await?
-        .is_some()
-    {
+        .unwrap_or_default();
+    if existing.multisig.is_some() {
         return Err(TxError::InvalidMultisig(format!("account {id} exists")));
     }
     // A treasury created by an organization's admin acts for that organization.
@@ -128,7 +131,7 @@ pub async fn create<R: StateReader>(
             threshold,
             pending: 0,
         }),
-        ..AccountRecord::default()
+        ..existing
     };
     staged.put(account_key(&id), &record);
     Ok(id)

@@ -621,7 +621,25 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     }
 
     /// Drops readings the ledger refused while building a block, telling their devices why.
+    /// The ids of the readings in `tip` and its ancestors that are executed but not finalized.
+    fn unfinalized_reading_ids(&self, tip: &Hash) -> std::collections::HashSet<Hash> {
+        let mut ids = std::collections::HashSet::new();
+        let mut at = *tip;
+        while let Some(b) = self.pending_of(&at) {
+            ids.extend(b.block.readings.iter().map(|r| r.id()));
+            at = b.block.header.parent;
+        }
+        ids
+    }
+
     fn drop_refused_readings(&self, refused: &[(Hash, RejectCode)]) {
+        // A replay found while building may be an unfinalized ancestor's reading seen from a
+        // stale pool, or a real one; the pool is pruned of real ones when blocks finalize.
+        let refused: Vec<(Hash, RejectCode)> = refused
+            .iter()
+            .filter(|(_, c)| *c != RejectCode::Replay)
+            .copied()
+            .collect();
         if refused.is_empty() {
             return;
         }
@@ -767,11 +785,17 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             .lock()
             .expect("pool lock")
             .candidates(self.limits.max_block_txs * 2);
-        let reading_candidates = self
-            .readings
-            .lock()
-            .expect("readings lock")
-            .candidates(self.limits.max_block_readings);
+        // Readings of unfinalized ancestors are still in the pool (they leave it when their
+        // block finalizes): skip them rather than refuse them as replays.
+        let in_ancestors = self.unfinalized_reading_ids(&parent.digest());
+        let reading_candidates: Vec<Reading> = {
+            let pool = self.readings.lock().expect("readings lock");
+            pool.candidates(self.limits.max_block_readings + in_ancestors.len())
+        }
+        .into_iter()
+        .filter(|r| !in_ancestors.contains(&r.id()))
+        .take(self.limits.max_block_readings)
+        .collect();
         let reader = store.begin(base.as_ref().map(|b| &b.spec));
         let limits = BuildLimits {
             max_txs: self.limits.max_block_txs,

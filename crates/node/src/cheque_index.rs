@@ -71,6 +71,10 @@ fn state_key(state: &str, id: &str) -> Vec<u8> {
     k
 }
 
+/// Most cheques examined for one page of a filtered list: a page may hold fewer than its
+/// limit and still have a `next_after`.
+pub const MAX_CHEQUE_SCAN: usize = 10_000;
+
 /// A page of cheques.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChequePage {
@@ -192,11 +196,18 @@ impl Index {
             (None, None, Some(s)) => Some((CHEQUE_STATES, state_key(s, ""))),
             (None, None, None) => None,
         };
-        let after = q.after.clone().unwrap_or_default();
-        let mut ids: Vec<String> = Vec::new();
+        let after = q.after.clone().unwrap_or_default().to_ascii_lowercase();
+        let mut last_seen: Option<String> = None;
+        let mut scanned = 0usize;
         let mut out = Vec::new();
         let mut more = false;
         let mut take = |id: &str| -> Result<bool, IndexError> {
+            if out.len() == q.limit || scanned == MAX_CHEQUE_SCAN {
+                more = true;
+                return Ok(false);
+            }
+            scanned += 1;
+            last_seen = Some(id.to_string());
             let Some(hash) = verity_types::hash::parse_hash(id) else {
                 return Ok(true);
             };
@@ -207,11 +218,6 @@ impl Index {
             let ok = q.holder.is_none_or(|h| j["holder"] == h.to_string())
                 && q.state.as_ref().is_none_or(|s| j["state"] == *s);
             if ok {
-                if out.len() == q.limit {
-                    more = true;
-                    return Ok(false);
-                }
-                ids.push(id.to_string());
                 out.push(j);
             }
             Ok(true)
@@ -257,7 +263,7 @@ impl Index {
         }
         Ok(ChequePage {
             cheques: out,
-            next_after: if more { ids.last().cloned() } else { None },
+            next_after: if more { last_seen } else { None },
         })
     }
 }

@@ -48,18 +48,32 @@ impl Ingest {
         bytes: Vec<u8>,
         topic_device: Option<DeviceId>,
     ) -> Result<Arc<Reading>, Refused> {
+        self.enqueue(bytes, topic_device)?.await
+    }
+
+    /// Queues a reading at once, in the caller's order (a device's readings must reach the
+    /// pool in the order it sent them, or a later seq committed first makes the earlier ones
+    /// replays), and returns the future of its answer.
+    pub fn enqueue(
+        &self,
+        bytes: Vec<u8>,
+        topic_device: Option<DeviceId>,
+    ) -> Result<impl Future<Output = Result<Arc<Reading>, Refused>> + use<>, Refused> {
         let (tx, rx) = oneshot::channel();
-        let busy = || Refused {
-            error: ReadingError::new(
-                RejectCode::PoolFull,
-                "the node's ingest queue is full; retry later",
-            ),
-            seq: None,
-        };
         self.queue
             .try_send((bytes, topic_device, tx))
             .map_err(|_| busy())?;
-        rx.await.map_err(|_| busy())?
+        Ok(async move { rx.await.map_err(|_| busy())? })
+    }
+}
+
+fn busy() -> Refused {
+    Refused {
+        error: ReadingError::new(
+            RejectCode::PoolFull,
+            "the node's ingest queue is full; retry later",
+        ),
+        seq: None,
     }
 }
 

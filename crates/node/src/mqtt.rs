@@ -92,13 +92,9 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    /// Handles one published message in its own task: checks it and sends the first receipt.
+    /// Handles one published message: queues it for ingest at once, in arrival order, and
+    /// sends the first receipt from its own task when the answer comes.
     fn spawn_publish(&self, topic: Bytes, payload: Bytes) {
-        let this = self.clone();
-        tokio::spawn(async move { this.on_publish(&topic, payload).await });
-    }
-
-    async fn on_publish(&self, topic: &[u8], payload: Bytes) {
         let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
             return;
         };
@@ -107,19 +103,32 @@ impl Pipeline {
             return;
         };
         let id = sha256(&payload);
-        let answer = match self
-            .ingest
-            .submit(payload.to_vec(), Some(device.clone()))
-            .await
-        {
+        let answer = self.ingest.enqueue(payload.to_vec(), Some(device.clone()));
+        let this = self.clone();
+        tokio::spawn(async move {
+            let answer = match answer {
+                Ok(pending) => pending.await,
+                Err(refused) => Err(refused),
+            };
+            this.answer(&id, device, answer);
+        });
+    }
+
+    fn answer(
+        &self,
+        id: &verity_types::Hash,
+        device: DeviceId,
+        answer: Result<Arc<verity_types::Reading>, crate::ingest::Refused>,
+    ) {
+        let answer = match answer {
             Ok(reading) => {
                 self.tracked
                     .lock()
                     .expect("tracked lock")
                     .insert(reading.id(), device.clone());
-                receipt(&id, Some(reading.seq()), Ok(None))
+                receipt(id, Some(reading.seq()), Ok(None))
             }
-            Err(refused) => receipt(&id, refused.seq, Err(refused.error.code)),
+            Err(refused) => receipt(id, refused.seq, Err(refused.error.code)),
         };
         let _ = self
             .receipts

@@ -332,6 +332,11 @@ impl TxProof {
         if parse_hash(&self.tx_id) != Some(tx.id()) {
             return Err(ProofError::TxId);
         }
+        if tx.verify_signature(&genesis.chain_id()).is_err() {
+            return Err(ProofError::Format(
+                "the transaction's signature does not verify",
+            ));
+        }
         if self.receipt.outcome.len() > MAX_OUTCOME_LEN {
             return Err(ProofError::Format("outcome too long"));
         }

@@ -195,3 +195,68 @@ pub mod u64_string {
             .map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::parse_hash;
+
+    /// Pins the receipt leaf and the movement encoding (docs/proofs.md): a change to either is
+    /// a change to every receipts root.
+    #[test]
+    fn receipt_leaf_vector() {
+        let movements = vec![
+            Movement {
+                account: AccountId([0x11; 20]),
+                asset: "CNY".parse().unwrap(),
+                delta: -1250,
+                counterparty: Some(AccountId([0x22; 20])),
+                kind: MovementKind::Cheque,
+                memo: "rent".into(),
+                balance_after: 98_750,
+            },
+            Movement {
+                account: AccountId([0x22; 20]),
+                asset: "CNY".parse().unwrap(),
+                delta: 1250,
+                counterparty: None,
+                kind: MovementKind::Mint,
+                memo: String::new(),
+                balance_after: 1250,
+            },
+        ];
+        let mut encoded = Vec::new();
+        movements[0].write(&mut encoded);
+        assert_eq!(encoded.len(), movements[0].encode_size());
+        assert_eq!(
+            hex::encode(&encoded),
+            concat!(
+                "1111111111111111111111111111111111111111",
+                "03434e59",
+                "fffffffffffffffffffffffffffffb1e",
+                "01",
+                "2222222222222222222222222222222222222222",
+                "03",
+                "000472656e74",
+                "00000000000181be"
+            )
+        );
+        let tx_id = parse_hash(&"ab".repeat(32)).unwrap();
+        let leaf = receipt_leaf(&tx_id, 7, OUTCOME_OK, &movements);
+        let mut bytes = b"rcpt".to_vec();
+        bytes.extend_from_slice(&tx_id.0);
+        bytes.extend_from_slice(&7u32.to_be_bytes());
+        bytes.push(2);
+        bytes.extend_from_slice(b"ok");
+        bytes.extend_from_slice(&2u16.to_be_bytes());
+        for m in &movements {
+            m.write(&mut bytes);
+        }
+        assert_eq!(leaf, sha256(&bytes));
+        assert_ne!(
+            leaf,
+            receipt_leaf(&tx_id, 7, "dishonoured:stopped", &movements)
+        );
+        assert_ne!(leaf, receipt_leaf(&tx_id, 7, OUTCOME_OK, &movements[..1]));
+    }
+}

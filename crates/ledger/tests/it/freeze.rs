@@ -140,12 +140,9 @@ fn freeze_refuses_no_ops_and_needs_a_reason() {
     assert_eq!(c.account(&w.alice.id).frozen.as_deref(), Some("aml review"));
 }
 
-/// A frozen holder passes a cheque (a claim on someone else's money) to an accomplice, who then
-/// collects it: the value leaves the frozen account's control although it "cannot pay". The
-/// ledger lets endorsement and pledge by a frozen holder through; whether the freeze should
-/// cover them is a policy decision.
+/// A frozen holder may not pass a cheque (a claim on someone else's money) to an accomplice
+/// who would then collect it: the freeze covers endorsement and pledge.
 #[test]
-#[ignore = "bug?: a frozen holder can move a cheque's value out by endorsement (needs a decision)"]
 fn frozen_holder_cannot_endorse_or_pledge_a_cheque_away() {
     let w = cast();
     let mut c = Chain::standard();
