@@ -415,12 +415,7 @@ pub fn run_proof(cmd: ProofCmd) -> anyhow::Result<()> {
                 parse_hash(&id).ok_or_else(|| anyhow!("reading id must be 64 hex characters"))?;
             let client = Client::new(&node.node);
             let proof = client.get(&format!("/v1/readings/{}/proof", hex::encode(hash.0)))?;
-            let text = serde_json::to_string_pretty(&proof)?;
-            match out {
-                Some(path) => std::fs::write(&path, text + "\n")
-                    .with_context(|| format!("cannot write {}", path.display()))?,
-                None => println!("{text}"),
-            }
+            write_json(&proof, out.as_deref())?;
             Ok(())
         }
     }
@@ -492,4 +487,17 @@ fn verify_tx(text: &[u8], path: &std::path::Path, genesis: &Genesis) -> anyhow::
         );
     }
     Ok(())
+}
+
+/// Writes `value` as pretty JSON to `out`, or to stdout when none.
+pub fn write_json(value: &serde_json::Value, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    match out {
+        Some(path) => std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! proofs.
 
 use crate::{NodeArg, SubmitArgs, asset_amount, print, submit, submit_tx};
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -513,11 +513,5 @@ pub fn run_multisig(cmd: MultisigCmd) -> anyhow::Result<()> {
 pub fn proof_tx(id: &str, out: Option<PathBuf>, node: &NodeArg) -> anyhow::Result<()> {
     let hash = parse_hash(id).ok_or_else(|| anyhow!("transaction id must be 64 hex characters"))?;
     let proof = Client::new(&node.node).get(&format!("/v1/txs/{hash}/proof"))?;
-    let text = serde_json::to_string_pretty(&proof)?;
-    match out {
-        Some(path) => std::fs::write(&path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => println!("{text}"),
-    }
-    Ok(())
+    crate::devices::write_json(&proof, out.as_deref())
 }

@@ -483,6 +483,41 @@ pub async fn issue<R: StateReader>(
     Ok(ChequeOutcome::plain(ev))
 }
 
+/// Loads a cheque its holder hands to `to` (endorses or pledges): outstanding, signed by the
+/// holder, who is not frozen, neither pledged nor stopped, and `to` is neither the holder nor
+/// the drawer. Checked in this order.
+async fn hand_over<R: StateReader>(
+    state: &Overlay<'_, R>,
+    tx: &TxCtx<'_>,
+    id: &Hash,
+    to: &AccountId,
+    staged: &Staged,
+    verb: &str,
+) -> Result<ChequeRecord, TxError> {
+    let c = load_existing(state, staged, id).await?;
+    must_be_outstanding(&c, verb)?;
+    if tx.sender != c.holder {
+        return Err(TxError::Unauthorized(format!(
+            "only the holder {} may have cheque {id} {verb}",
+            c.holder
+        )));
+    }
+    not_frozen(tx)?;
+    if c.pledgee.is_some() {
+        return Err(refuse(&c, format!("a pledged cheque cannot be {verb}")));
+    }
+    if c.stopped.is_some() {
+        return Err(refuse(&c, "payment is stopped"));
+    }
+    if *to == c.holder || *to == c.drawer {
+        return Err(refuse(
+            &c,
+            format!("it can be {verb} to neither its holder nor its drawer"),
+        ));
+    }
+    Ok(c)
+}
+
 /// Endorses a cheque to `to`; the holder may.
 pub async fn endorse<R: StateReader>(
     state: &Overlay<'_, R>,
@@ -491,27 +526,7 @@ pub async fn endorse<R: StateReader>(
     to: &AccountId,
     staged: &mut Staged,
 ) -> Result<ChequeOutcome, TxError> {
-    let mut c = load_existing(state, staged, id).await?;
-    must_be_outstanding(&c, "endorsed")?;
-    if tx.sender != c.holder {
-        return Err(TxError::Unauthorized(format!(
-            "only the holder {} may endorse cheque {id}",
-            c.holder
-        )));
-    }
-    not_frozen(tx)?;
-    if c.pledgee.is_some() {
-        return Err(refuse(&c, "a pledged cheque cannot be endorsed"));
-    }
-    if c.stopped.is_some() {
-        return Err(refuse(&c, "payment is stopped"));
-    }
-    if *to == c.holder || *to == c.drawer {
-        return Err(refuse(
-            &c,
-            "it can be endorsed to neither its holder nor its drawer",
-        ));
-    }
+    let mut c = hand_over(state, tx, id, to, staged, "endorsed").await?;
     c.holder = *to;
     c.endorsements += 1;
     staged.put(cheque_key(id), &c);
@@ -528,27 +543,7 @@ pub async fn pledge<R: StateReader>(
     to: &AccountId,
     staged: &mut Staged,
 ) -> Result<ChequeOutcome, TxError> {
-    let mut c = load_existing(state, staged, id).await?;
-    must_be_outstanding(&c, "pledged")?;
-    if tx.sender != c.holder {
-        return Err(TxError::Unauthorized(format!(
-            "only the holder {} may pledge cheque {id}",
-            c.holder
-        )));
-    }
-    not_frozen(tx)?;
-    if c.pledgee.is_some() {
-        return Err(refuse(&c, "it is already pledged"));
-    }
-    if c.stopped.is_some() {
-        return Err(refuse(&c, "payment is stopped"));
-    }
-    if *to == c.holder || *to == c.drawer {
-        return Err(refuse(
-            &c,
-            "it can be pledged to neither its holder nor its drawer",
-        ));
-    }
+    let mut c = hand_over(state, tx, id, to, staged, "pledged").await?;
     c.pledgee = Some(*to);
     staged.put(cheque_key(id), &c);
     let mut ev = event(&c, "pledge", tx);

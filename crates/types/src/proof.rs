@@ -249,7 +249,9 @@ impl CertifiedChain {
             return Err(ProofError::Format("height does not match the first header"));
         }
         for pair in headers.windows(2) {
-            if pair[1].parent != pair[0].hash() || pair[1].height != pair[0].height + 1 {
+            if pair[1].parent != pair[0].hash()
+                || pair[0].height.checked_add(1) != Some(pair[1].height)
+            {
                 return Err(ProofError::Chain(pair[1].height));
             }
         }

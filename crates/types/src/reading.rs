@@ -516,7 +516,16 @@ fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
             )));
         }
         let value = match (value, values) {
-            (Some(SenmlValue::Number(x)), 1) => SenmlValue::Number(x + base_value.unwrap_or(0.0)),
+            (Some(SenmlValue::Number(x)), 1) => {
+                let resolved = x + base_value.unwrap_or(0.0);
+                // Two finite numbers can sum to infinity; the resolved value must be finite too.
+                if !resolved.is_finite() {
+                    return Err(bad_senml(format!(
+                        "record {i}: v plus bv is not a finite number"
+                    )));
+                }
+                SenmlValue::Number(resolved)
+            }
             (Some(v), 1) => v,
             _ => {
                 return Err(bad_senml(format!(
