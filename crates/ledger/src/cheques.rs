@@ -212,10 +212,6 @@ pub const CHEQUE_STATES: &[&str] = &[
     "cancelled",
 ];
 
-fn write_opt_account(a: &Option<AccountId>, buf: &mut impl BufMut) {
-    a.write(buf);
-}
-
 impl Write for ChequeRecord {
     fn write(&self, buf: &mut impl BufMut) {
         self.id.write(buf);
@@ -230,12 +226,12 @@ impl Write for ChequeRecord {
         buf.put_u64(self.issued_height);
         buf.put_u64(self.issued_ms);
         buf.put_u32(self.endorsements);
-        write_opt_account(&self.pledgee, buf);
+        self.pledgee.write(buf);
         self.stopped.clone().map(|s| s.into_bytes()).write(buf);
         buf.put_u8(self.status.tag());
         self.dishonour.map(Dishonour::tag).write(buf);
         self.note.clone().map(|s| s.into_bytes()).write(buf);
-        write_opt_account(&self.presented_by, buf);
+        self.presented_by.write(buf);
         self.final_height.write(buf);
         match &self.paper {
             Some(p) => {
