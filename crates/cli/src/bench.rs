@@ -372,6 +372,7 @@ fn sim_args(
         transport: transport.into(),
         alg: Some(alg),
         quiet: true,
+        presign: true,
     }
 }
 

@@ -518,6 +518,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             transport,
             alg: None,
             quiet: false,
+            presign: false,
         }),
         Cmd::Bench {
             validators,

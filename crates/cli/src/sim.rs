@@ -10,7 +10,7 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::{
         Arc, Mutex,
@@ -53,6 +53,9 @@ pub struct SimArgs {
     pub alg: Option<Algorithm>,
     /// No progress line or summary (for `verity bench`).
     pub quiet: bool,
+    /// Sign every reading before the clock starts (for `verity bench`: real devices sign on
+    /// their own processors, so signing here must not take the node's share of this machine).
+    pub presign: bool,
 }
 
 /// What a simulation measured.
@@ -149,6 +152,9 @@ impl Stats {
         )
     }
 }
+
+/// Readings signed ahead of time, with their seqs, in sending order.
+type Presigned = VecDeque<(u64, Vec<u8>)>;
 
 /// One simulated device: its id, key and the state of its sensors.
 struct Device {
@@ -275,19 +281,41 @@ pub fn measure(args: SimArgs) -> anyhow::Result<SimReport> {
 async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport> {
     let stats = Arc::new(Stats::default());
     let quiet = args.quiet;
-    let started = Instant::now();
     let interval = Duration::from_secs_f64(devices.len() as f64 / args.rate);
-    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
-    let ids: Vec<DeviceId> = devices.iter().map(|d| d.id.clone()).collect();
+    let per_device = (args.duration / interval.as_secs_f64()).ceil() as usize + 1;
+    let mut devices: Vec<(Device, Presigned)> = devices
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut device)| {
+            let signed = if args.presign {
+                (0..per_device)
+                    .map(|_| {
+                        let bytes = device.next_reading(index);
+                        (device.seq, bytes)
+                    })
+                    .collect()
+            } else {
+                VecDeque::new()
+            };
+            (device, signed)
+        })
+        .collect();
+    let ids: Vec<DeviceId> = devices.iter().map(|(d, _)| d.id.clone()).collect();
+    let mut mqtt_clients = Vec::new();
+    if args.transport == "mqtt" {
+        for (device, _) in &devices {
+            mqtt_clients.push(Some(connect(args.mqtt, &device.id, stats.clone()).await?));
+        }
+    } else {
+        mqtt_clients.resize_with(devices.len(), || None);
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(args.duration);
     let mut senders = Vec::new();
     let http = reqwest::Client::new();
-    for (index, mut device) in devices.into_iter().enumerate() {
+    for (index, ((mut device, mut signed), mqtt)) in devices.drain(..).zip(mqtt_clients).enumerate()
+    {
         let stats = stats.clone();
-        let mqtt = if args.transport == "mqtt" {
-            Some(connect(args.mqtt, &device.id, stats.clone()).await?)
-        } else {
-            None
-        };
         let (http, node) = (http.clone(), args.node.clone());
         // Spread the devices' start times over one interval.
         let offset = interval.mul_f64(index as f64 / ids.len() as f64);
@@ -297,13 +325,19 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             while Instant::now() < deadline {
                 tick.tick().await;
-                let bytes = device.next_reading(index);
+                let (seq, bytes) = match signed.pop_front() {
+                    Some(r) => r,
+                    None => {
+                        let bytes = device.next_reading(index);
+                        (device.seq, bytes)
+                    }
+                };
                 let id = sha256(&bytes).0;
                 stats
                     .pending
                     .lock()
                     .expect("pending")
-                    .insert(id, (index, device.seq, Instant::now()));
+                    .insert(id, (index, seq, Instant::now()));
                 stats.sent.fetch_add(1, Relaxed);
                 match &mqtt {
                     Some(client) => {

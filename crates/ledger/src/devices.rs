@@ -73,7 +73,8 @@ impl Read for DeviceRecord {
         Ok(Self {
             id: DeviceId::read(buf)?,
             owner: AccountId::read(buf)?,
-            key: PublicKey::read(buf)?,
+            // Written by execution after validating the key: no need to validate it again.
+            key: PublicKey::read_stored(buf)?,
             status: DeviceStatus::read(buf)?,
             last_seq: u64::read(buf)?,
             registered_height: u64::read(buf)?,

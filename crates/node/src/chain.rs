@@ -45,6 +45,27 @@ use verity_types::{
 pub const MAX_FUTURE_S: f64 = 300.0;
 /// Reading verifications remembered between ingest and block verification.
 pub const SIG_CACHE_ENTRIES: usize = 1 << 20;
+/// Devices whose committed ingest view (status, key, seq) a node keeps in memory, at most; when
+/// more are looked up the cache starts over.
+pub const DEVICE_CACHE_ENTRIES: usize = 1 << 18;
+
+/// What ingest needs of a committed device record.
+#[derive(Clone, Copy, Debug)]
+struct IngestView {
+    status: DeviceStatus,
+    key: PublicKey,
+    last_seq: u64,
+}
+
+impl From<&DeviceRecord> for IngestView {
+    fn from(d: &DeviceRecord) -> Self {
+        Self {
+            status: d.status,
+            key: d.key,
+            last_seq: d.last_seq,
+        }
+    }
+}
 /// Reading outcome events buffered for slow listeners (MQTT receipts).
 pub const EVENT_BUFFER: usize = 1 << 16;
 
@@ -191,6 +212,11 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     pub readings: Mutex<ReadingPool>,
     /// Readings verified under a key.
     pub sigs: SigCache,
+    /// Committed devices as ingest sees them (`None`: not registered), so ingest reads neither
+    /// the state nor its lock per reading. Filled under the store's read lock and updated by
+    /// [Chain::finalize] under its write lock, so it never holds a record older than the
+    /// committed state.
+    devices: Mutex<HashMap<DeviceId, Option<IngestView>>>,
     verifier: BatchVerifier,
     events: tokio::sync::broadcast::Sender<ReadingEvent>,
     tip: Mutex<Tip>,
@@ -278,6 +304,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             pool: Mutex::new(pool),
             readings: Mutex::new(readings),
             sigs: SigCache::new(SIG_CACHE_ENTRIES),
+            devices: Mutex::new(HashMap::new()),
             verifier: inline_verifier(),
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             tip: Mutex::new(tip),
@@ -461,34 +488,54 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 format!("a record is dated more than {MAX_FUTURE_S} s after this node's clock"),
             ));
         }
+        let id = reading.device();
         let device = self
-            .device(reading.device())
+            .ingest_view(id)
             .await
             .map_err(|e| ReadingError::new(RejectCode::PoolFull, e.to_string()))?
             .ok_or_else(|| {
                 ReadingError::new(
                     RejectCode::UnknownDevice,
-                    format!("no device {} is registered", reading.device()),
+                    format!("no device {id} is registered"),
                 )
             })?;
         if device.status != DeviceStatus::Active {
             return Err(ReadingError::new(
                 RejectCode::DeviceNotActive,
-                format!("device {} is {}", device.id, device.status),
+                format!("device {id} is {}", device.status),
             ));
         }
         if device.key.algorithm() != reading.algorithm() {
             return Err(ReadingError::new(
                 RejectCode::WrongAlgorithm,
                 format!(
-                    "device {} is registered with {}, the reading uses {}",
-                    device.id,
+                    "device {id} is registered with {}, the reading uses {}",
                     device.key.algorithm(),
                     reading.algorithm()
                 ),
             ));
         }
         Ok((Arc::new(reading), device.key, device.last_seq))
+    }
+
+    /// A device as committed, as ingest needs it: from memory, or read from the state (and
+    /// remembered) under the store's read lock.
+    async fn ingest_view(&self, id: &DeviceId) -> Result<Option<IngestView>, TxError> {
+        if let Some(v) = self.devices.lock().expect("devices lock").get(id) {
+            return Ok(*v);
+        }
+        let store = self.store.read().await;
+        let reader = store.reader();
+        let view = devices::load(&Overlay::new(&reader), id)
+            .await?
+            .as_ref()
+            .map(IngestView::from);
+        let mut cache = self.devices.lock().expect("devices lock");
+        if cache.len() >= DEVICE_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(id.clone(), view);
+        Ok(view)
     }
 
     /// Admits a prepared reading whose signature check gave `verified`.
@@ -928,6 +975,16 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         }
     }
 
+    /// For a clean stop: waits until the block being applied, if any, is fully applied, then
+    /// keeps any further block from being applied until the process exits. Stopping aborts
+    /// the node's tasks, and a block aborted halfway through its application leaves the state
+    /// store closed: every later read would panic. Reads may wait from then on.
+    pub async fn quiesce(&self) {
+        let guard = self.store.read().await;
+        // Never released: the process exits right after.
+        std::mem::forget(guard);
+    }
+
     /// Applies a finalized block (marshal delivers them in height order, at least once).
     pub async fn finalize(&self, block: &Block, now_ms: u64) -> Result<(), FinalizeError> {
         let height = block.header.height;
@@ -1016,6 +1073,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             .apply(executed.spec.clone(), height)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        {
+            let mut cache = self.devices.lock().expect("devices lock");
+            for d in &touched {
+                cache.insert(d.id.clone(), Some(IngestView::from(d)));
+            }
+        }
         self.pending
             .lock()
             .expect("pending lock")

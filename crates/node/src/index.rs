@@ -10,10 +10,14 @@
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::{
+    collections::{BTreeMap, btree_map::Entry},
+    path::Path,
+};
 use verity_ledger::{Receipt, devices::DeviceRecord};
 use verity_types::{
-    AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody, proof::ProvenReceipt,
+    AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody,
+    proof::ProvenReceipt, reading::Record,
 };
 
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
@@ -506,6 +510,7 @@ impl Index {
             let mut by_id = w.open_table(READINGS).map_err(ie)?;
             let mut by_device = w.open_table(DEVICE_READINGS).map_err(ie)?;
             let mut latest = w.open_table(LATEST).map_err(ie)?;
+            let mut newest: BTreeMap<Vec<u8>, (&Record, &Reading)> = BTreeMap::new();
             for ir in readings {
                 let r = ir.reading;
                 let stored = StoredReading {
@@ -535,22 +540,35 @@ impl Index {
                 for rec in r.records() {
                     let mut k = device_prefix(r.device());
                     k.extend_from_slice(rec.name.as_bytes());
-                    let newer = match latest.get(k.as_slice()).map_err(ie)? {
-                        Some(old) => {
-                            let old: serde_json::Value =
-                                serde_json::from_slice(old.value()).map_err(ie)?;
-                            old["t"].as_f64().is_none_or(|t| rec.time >= t)
+                    match newest.entry(k) {
+                        Entry::Vacant(v) => {
+                            v.insert((rec, r));
                         }
-                        None => true,
-                    };
-                    if newer {
-                        let mut j = rec.to_json();
-                        j["reading_id"] = hex::encode(r.id().0).into();
-                        j["seq"] = r.seq().into();
-                        j["height"] = height.into();
-                        let v = serde_json::to_vec(&j).map_err(ie)?;
-                        latest.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
+                        Entry::Occupied(mut o) if rec.time >= o.get().0.time => {
+                            o.insert((rec, r));
+                        }
+                        Entry::Occupied(_) => {}
                     }
+                }
+            }
+            // One look-up and at most one write per device and record name, however many
+            // readings of it the block holds.
+            for (k, (rec, r)) in newest {
+                let newer = match latest.get(k.as_slice()).map_err(ie)? {
+                    Some(old) => {
+                        let old: serde_json::Value =
+                            serde_json::from_slice(old.value()).map_err(ie)?;
+                        old["t"].as_f64().is_none_or(|t| rec.time >= t)
+                    }
+                    None => true,
+                };
+                if newer {
+                    let mut j = rec.to_json();
+                    j["reading_id"] = hex::encode(r.id().0).into();
+                    j["seq"] = r.seq().into();
+                    j["height"] = height.into();
+                    let v = serde_json::to_vec(&j).map_err(ie)?;
+                    latest.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
                 }
             }
             let mut events = w.open_table(DEVICE_EVENTS).map_err(ie)?;

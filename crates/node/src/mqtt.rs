@@ -38,22 +38,37 @@ pub const RECEIPT_QUEUE: usize = 65_536;
 pub const TRACKED_READINGS: usize = 1 << 20;
 /// Largest MQTT packet accepted: a 16 KiB reading plus topic and framing.
 pub const MAX_PACKET_BYTES: usize = 16 * 1024 + 1024;
+/// Embedded broker: longest a new client connection may take to send its MQTT CONNECT before it
+/// is closed.
+pub const CONNECT_TIMEOUT_MS: u16 = 10_000;
 
-/// A receipt: PROTOCOL.md §4's JSON.
+/// A receipt: PROTOCOL.md §4's JSON (written by a derived serializer: one is sent per reading
+/// accepted and one per reading decided, so it is on the hot path).
 fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>) -> Vec<u8> {
-    let mut v = serde_json::json!({"reading_id": hex::encode(id.0), "seq": seq});
-    match outcome {
-        Ok(None) => v["status"] = "accepted".into(),
-        Ok(Some(height)) => {
-            v["status"] = "committed".into();
-            v["height"] = height.into();
-        }
-        Err(code) => {
-            v["status"] = "rejected".into();
-            v["code"] = code.code().into();
-        }
+    #[derive(serde::Serialize)]
+    struct Receipt<'a> {
+        reading_id: &'a str,
+        seq: Option<u64>,
+        status: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        height: Option<u64>,
     }
-    serde_json::to_vec(&v).expect("JSON encodes")
+    let reading_id = hex::encode(id.0);
+    let (status, code, height) = match outcome {
+        Ok(None) => ("accepted", None, None),
+        Ok(Some(h)) => ("committed", None, Some(h)),
+        Err(c) => ("rejected", Some(c.code()), None),
+    };
+    serde_json::to_vec(&Receipt {
+        reading_id: &reading_id,
+        seq,
+        status,
+        code,
+        height,
+    })
+    .expect("JSON encodes")
 }
 
 /// Readings that came in over MQTT here and still await their final receipt.
@@ -190,7 +205,7 @@ fn embedded(
         protocol::{v4::V4, v5::V5},
     };
     let connections = ConnectionSettings {
-        connection_timeout_ms: 10_000,
+        connection_timeout_ms: CONNECT_TIMEOUT_MS,
         max_payload_size: MAX_PACKET_BYTES,
         max_inflight_count: 100,
         auth: None,

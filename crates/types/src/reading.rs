@@ -415,8 +415,9 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '/' | '-' | '_'))
 }
 
-/// Decodes and resolves a SenML pack (RFC 8428 §4.6) under PROTOCOL.md §2.
-fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
+/// Decodes and resolves a SenML pack (RFC 8428 §4.6) under PROTOCOL.md §2, as [Reading::decode]
+/// does for its payload.
+pub fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
     well_formed(payload, None).map_err(|e| malformed(format!("payload: {e}")))?;
     let value: Value =
         ciborium::from_reader(payload).map_err(|e| malformed(format!("payload: {e}")))?;
