@@ -198,6 +198,8 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
                 listen: (ports.host, ports.api + i as u16).into(),
                 max_body_bytes: 64 * 1024,
                 max_page: 1000,
+                header_timeout_ms: verity_node::config::default_header_timeout_ms(),
+                request_timeout_ms: verity_node::config::default_request_timeout_ms(),
             },
             consensus: ConsensusSection::default(),
             pool: PoolSection::default(),

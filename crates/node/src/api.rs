@@ -89,6 +89,118 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
+/// How long an API client may take (`[api]` in docs/configuration.md).
+#[derive(Clone, Copy, Debug)]
+pub struct HttpTimeouts {
+    /// Longest to receive a request's headers, and longest a connection may sit idle.
+    pub header: std::time::Duration,
+    /// Longest from a request's headers to its answer, reading its body included.
+    pub request: std::time::Duration,
+}
+
+/// Serves `router` on `listener` over HTTP/1.1, each connection on a task of its own, so that
+/// a slow client holds only its own connection. A client that does not send a request's headers
+/// within `timeouts.header` (or sits idle that long between requests) is disconnected; a request
+/// that is not answered within `timeouts.request` (a body trickling in, say) gets
+/// `408 request_timeout` and its connection is closed.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, timeouts: HttpTimeouts) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::conn::auto,
+        service::TowerToHyperService,
+    };
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            request_deadline(timeouts.request, req, next)
+        },
+    ));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, for example: wait rather than spin.
+                tracing::warn!(error = %e, "cannot accept an API connection");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            // HTTP/1 only: the automatic HTTP/2 detection would wait for a client's first bytes
+            // with no deadline.
+            let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.header);
+            // A client that breaks its connection or runs out of time ends only this task.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Answers `408 request_timeout`, closing the connection, when `next` takes longer than `limit`.
+async fn request_deadline(
+    limit: std::time::Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request was not complete within {} ms",
+                    limit.as_millis()
+                ),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
+/// `413` for a body over `api.max_body_bytes`: `malformed` for a reading (PROTOCOL.md §3 calls
+/// a reading over the limits malformed), `tx_too_large` for anything else.
+fn body_too_large(path: &str, max_body_bytes: usize) -> ApiError {
+    let code = if path == "/v1/readings" {
+        "malformed"
+    } else {
+        "tx_too_large"
+    };
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code,
+        format!("request body over {max_body_bytes} bytes"),
+    )
+}
+
+/// Refuses at once a request whose `Content-Length` is over `api.max_body_bytes`, instead of
+/// waiting (until `api.request_timeout_ms`) for a body that would be refused anyway.
+async fn refuse_declared_oversize(
+    State(s): State<Arc<ApiState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
+        return body_too_large(req.uri().path(), s.max_body_bytes).into_response();
+    }
+    next.run(req).await
+}
+
 /// Builds the router.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
@@ -124,6 +236,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_declared_oversize,
+        ))
         .with_state(state)
 }
 
@@ -323,11 +439,7 @@ async fn block(State(s): State<Arc<ApiState>>, Path(height): Path<String>) -> Ap
 async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "tx_too_large",
-                format!("request body over {} bytes", s.max_body_bytes),
-            )
+            body_too_large("/v1/txs", s.max_body_bytes)
         } else {
             ApiError::bad_request(e.body_text())
         }
@@ -524,11 +636,7 @@ async fn submit_reading(
     }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "malformed",
-                format!("request body over {} bytes", s.max_body_bytes),
-            )
+            body_too_large("/v1/readings", s.max_body_bytes)
         } else {
             ApiError::bad_request(e.body_text())
         }

@@ -143,6 +143,14 @@ pub struct ApiSection {
     /// Largest page a list endpoint returns.
     #[serde(default = "default_max_page")]
     pub max_page: usize,
+    /// Longest a client may take to send a request's headers (also how long an idle
+    /// keep-alive connection stays open), in milliseconds; then the connection is closed.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Longest a request may take from its headers to its answer, reading the body included, in
+    /// milliseconds; then it is answered `408 request_timeout` and the connection is closed.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
 }
 
 /// `[consensus]`.
@@ -233,6 +241,14 @@ fn default_max_body_bytes() -> usize {
 }
 fn default_max_page() -> usize {
     1000
+}
+/// Default of `api.header_timeout_ms`.
+pub fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+/// Default of `api.request_timeout_ms`.
+pub fn default_request_timeout_ms() -> u64 {
+    30_000
 }
 fn default_leader_timeout_ms() -> u64 {
     1000
@@ -326,6 +342,9 @@ impl NodeConfig {
         }
         if self.api.max_page == 0 {
             return bad("api.max_page must be positive");
+        }
+        if self.api.header_timeout_ms == 0 || self.api.request_timeout_ms == 0 {
+            return bad("api.header_timeout_ms and api.request_timeout_ms must be positive");
         }
         if (self.p2p.max_message_bytes as u64) < c.max_block_bytes as u64 + 64 * 1024 {
             return bad(

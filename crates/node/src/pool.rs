@@ -159,15 +159,20 @@ impl Pool {
         self.refused.insert(*id, (code.to_string(), message));
     }
 
-    /// Drops every pending transaction of `account` with a nonce below `next_nonce` (they can
-    /// never commit).
+    /// Drops every pending transaction of `account` with a nonce below `next_nonce`: other
+    /// transactions took those nonces, so they can never commit. They are remembered as refused
+    /// with `nonce_too_low`, so that their submitters learn it rather than wait in vain.
     pub fn prune_account(&mut self, account: &AccountId, next_nonce: u64) {
-        let stale: Vec<Hash> = match self.by_account.get(account) {
-            Some(m) => m.range(..next_nonce).map(|(_, id)| *id).collect(),
+        let stale: Vec<(u64, Hash)> = match self.by_account.get(account) {
+            Some(m) => m.range(..next_nonce).map(|(n, id)| (*n, *id)).collect(),
             None => return,
         };
-        for id in stale {
-            self.remove(&id);
+        for (nonce, id) in stale {
+            let e = verity_ledger::TxError::BadNonce {
+                expected: verity_types::Nonce(next_nonce),
+                got: verity_types::Nonce(nonce),
+            };
+            self.refuse(&id, e.code(), e.to_string());
         }
     }
 

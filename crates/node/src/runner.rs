@@ -214,10 +214,12 @@ async fn run_in(
     let router = api::router(state).layer(axum::extract::DefaultBodyLimit::max(
         config.api.max_body_bytes,
     ));
+    let timeouts = api::HttpTimeouts {
+        header: Duration::from_millis(config.api.header_timeout_ms),
+        request: Duration::from_millis(config.api.request_timeout_ms),
+    };
     let api_handle = context.child("api").spawn(move |_| async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            warn!(error = %e, "API server stopped");
-        }
+        api::serve(listener, router, timeouts).await;
     });
     info!(node = config.node.name, api = %config.api.listen, p2p = %config.p2p.listen, "node running");
 
@@ -236,11 +238,26 @@ async fn run_in(
     let mut all = handles;
     all.push(network_handle);
     all.push(api_handle);
-    tokio::select! {
-        _ = stopped => { info!("stopped"); Ok(()) }
+    let outcome = tokio::select! {
+        // A requested stop also ends components; it must win when both are ready, or a clean
+        // stop would be reported as a failure.
+        biased;
+        _ = stopped => Ok(()),
         r = futures::future::select_all(all) => {
             let (result, _, _) = r;
             Err(anyhow!("a component of the node stopped: {result:?}"))
         }
+    };
+    // Returning aborts every task: first let the block being applied finish, so that no
+    // block is cut off halfway through its application.
+    if tokio::time::timeout(Duration::from_secs(10), chain.quiesce())
+        .await
+        .is_err()
+    {
+        warn!("a finalized block was still being applied after 10 s; stopping anyway");
     }
+    if outcome.is_ok() {
+        info!("stopped");
+    }
+    outcome
 }

@@ -100,6 +100,14 @@ pub struct Net {
 impl Net {
     /// Writes an `n`-validator testnet and starts every node.
     pub fn start(n: usize) -> Self {
+        let mut net = Self::init(n);
+        net.start_all();
+        net
+    }
+
+    /// Writes an `n`-validator testnet without starting any node, so that a test can change
+    /// the nodes' config files first; [Net::start_all] then starts them.
+    pub fn init(n: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = free_base(n as u16);
         let p2p = base.to_string();
@@ -124,19 +132,61 @@ impl Net {
             "testnet init: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut net = Self {
+        Self {
             dir,
             api_base: base + n as u16,
             mqtt_base: base + 2 * n as u16,
             nodes: (0..n).map(|_| None).collect(),
-        };
-        for i in 0..n {
-            net.start_node(i);
         }
-        for i in 0..n {
-            net.wait_height(i, 1, Duration::from_secs(60));
+    }
+
+    /// Starts every node that is not running and waits until each has finalized height 1.
+    pub fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_none() {
+                self.start_node(i);
+            }
         }
-        net
+        for i in 0..self.nodes.len() {
+            self.wait_height(i, 1, Duration::from_secs(60));
+        }
+    }
+
+    /// How many validators the network has.
+    pub fn validators(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The process id of node `i`, if it runs (it may be stopped with SIGSTOP).
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].as_ref().map(Child::id)
+    }
+
+    /// The address of node `i`'s embedded MQTT broker.
+    pub fn mqtt_addr(&self, i: usize) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.mqtt_base + i as u16).into()
+    }
+
+    /// Stops node `i` with SIGTERM and waits until it exits; returns its exit status, or
+    /// `None` if it did not exit within `limit` (it is then killed with SIGKILL).
+    pub fn terminate_node(
+        &mut self,
+        i: usize,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let mut child = self.nodes[i].take().expect("node is running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("waits") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     pub fn path(&self) -> &Path {

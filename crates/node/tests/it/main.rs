@@ -1,4 +1,5 @@
 //! Integration tests of the node crate: deterministic simulations of whole networks.
 
+mod blocks;
 mod pool;
 mod sim;
