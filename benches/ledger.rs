@@ -29,7 +29,9 @@ fn blocks(c: &mut Criterion) {
     let f = Fixture::new(n, n);
     let env = f.env();
     let txs: Vec<_> = (0..n).map(|i| f.transfer(i)).collect();
-    let readings: Vec<_> = (0..n).map(|i| reading(&f.devices[i], i, 1, 1)).collect();
+    let readings: Vec<_> = (0..n)
+        .map(|i| std::sync::Arc::new(reading(&f.devices[i], i, 1, 1)))
+        .collect();
     let mut g = c.benchmark_group("ledger::execute_block");
     g.throughput(Throughput::Elements(n as u64));
     g.sample_size(20);

@@ -57,7 +57,10 @@ fn transactions(c: &mut Criterion) {
     });
 }
 
-fn header(readings: &[verity_types::Reading], txs: &[verity_types::SignedTransaction]) -> Header {
+fn header(
+    readings: &[std::sync::Arc<verity_types::Reading>],
+    txs: &[verity_types::SignedTransaction],
+) -> Header {
     Header {
         parent: sha256(b"parent"),
         height: 2,
@@ -77,7 +80,9 @@ fn blocks(c: &mut Criterion) {
         max_bytes: 64 << 20,
     };
     let k = key(Algorithm::Ed25519, "d");
-    let rs: Vec<_> = (0..1000).map(|i| reading(&k, i, 1, 1)).collect();
+    let rs: Vec<_> = (0..1000)
+        .map(|i| std::sync::Arc::new(reading(&k, i, 1, 1)))
+        .collect();
     let block = Block::new(header(&rs, &[]), Vec::new(), rs);
     let bytes = block.encode();
     c.bench_function("block::encode/readings=1000", |b| {

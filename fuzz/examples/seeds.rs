@@ -373,7 +373,7 @@ fn transactions() -> Vec<(String, SignedTransaction)> {
 fn header(
     height: u64,
     txs: &[SignedTransaction],
-    readings: &[Reading],
+    readings: &[std::sync::Arc<Reading>],
     receipts: &[Hash],
 ) -> Header {
     Header {
@@ -389,6 +389,7 @@ fn header(
 }
 
 fn block(height: u64, txs: Vec<SignedTransaction>, readings: Vec<Reading>) -> Block {
+    let readings: Vec<_> = readings.into_iter().map(std::sync::Arc::new).collect();
     Block::new(header(height, &txs, &readings, &[]), txs, readings)
 }
 
@@ -440,7 +441,8 @@ fn reading_proofs(readings: &[Reading]) -> Vec<(&'static str, ReadingProof)> {
         .enumerate()
         .map(|(i, id)| reading_receipt_leaf(id, i as u32, 0))
         .collect();
-    let first = header(5, &[], readings, &receipts);
+    let shared: Vec<_> = readings.iter().cloned().map(std::sync::Arc::new).collect();
+    let first = header(5, &[], &shared, &receipts);
     let height = first.height;
     let index = 1;
     let proof = |headers: Vec<Header>| ReadingProof {

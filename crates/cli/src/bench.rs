@@ -46,7 +46,20 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
     /// Keep the network's folder (for inspection) instead of deleting it.
     pub keep: bool,
+    /// Instead of the workloads: stream readings at the maximum rate for this many minutes and
+    /// follow each validator's memory.
+    pub soak_minutes: Option<f64>,
 }
+
+/// Longest `--soak`, in minutes.
+pub const MAX_SOAK_MINUTES: f64 = 240.0;
+/// How often `--soak` samples the validators' memory.
+const SOAK_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often `--soak` prints its progress.
+const SOAK_PROGRESS_EVERY: Duration = Duration::from_secs(30);
+/// Share of a soak, from its start, that the memory trend leaves out: start-up, caches and
+/// pools filling.
+const SOAK_WARMUP_SHARE: f64 = 0.2;
 
 /// One figure over repeated runs.
 #[derive(Default)]
@@ -230,7 +243,9 @@ impl Net {
         walk(&self.dir.join("node0").join("data"))
     }
 
-    fn peak_rss_bytes(&self) -> Vec<u64> {
+    /// A memory figure of each validator from `/proc/<pid>/status` (`VmHWM:` peak resident,
+    /// `VmRSS:` resident now), in bytes; 0 where it cannot be read.
+    fn memory_bytes(&self, field: &str) -> Vec<u64> {
         self.nodes
             .iter()
             .map(|c| {
@@ -238,12 +253,16 @@ impl Net {
                     .ok()
                     .and_then(|s| {
                         s.lines()
-                            .find(|l| l.starts_with("VmHWM:"))
+                            .find(|l| l.starts_with(field))
                             .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
                     })
                     .map_or(0, |kb| kb * 1024)
             })
             .collect()
+    }
+
+    fn peak_rss_bytes(&self) -> Vec<u64> {
+        self.memory_bytes("VmHWM:")
     }
 }
 
@@ -285,6 +304,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(args.duration > 0.0 && args.duration <= 600.0) {
         bail!("--duration must be more than 0 and at most 600 seconds");
     }
+    if let Some(minutes) = args.soak_minutes {
+        return soak(&args, minutes);
+    }
     let started = Instant::now();
     let mut report = Report::default();
     if cfg!(debug_assertions) {
@@ -325,13 +347,152 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "elapsed_s": started.elapsed().as_secs_f64(),
         "figures": report.figures.iter().map(|(k, f)| (k.clone(), f.json())).collect::<serde_json::Map<_, _>>(),
     });
-    if let Some(path) = &args.json {
-        let mut bytes = serde_json::to_vec_pretty(&doc)?;
+    write_json(args.json.as_deref(), &doc)
+}
+
+fn write_json(path: Option<&Path>, doc: &Value) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let mut bytes = serde_json::to_vec_pretty(doc)?;
         bytes.push(b'\n');
         std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// The least-squares slope of `ys` over `xs` (0 with fewer than two distinct `xs`).
+fn slope(xs: &[f64], ys: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    if sxx == 0.0 { 0.0 } else { sxy / sxx }
+}
+
+/// `verity bench --soak MINUTES`: MQTT Ed25519 readings offered above capacity for the whole
+/// time, signed as they are sent (a soak is too long to sign beforehand); every validator's
+/// resident memory sampled every [SOAK_SAMPLE_EVERY]. Reports the committed rate, each
+/// validator's peak and final resident memory, and its trend (least-squares slope after the
+/// first [SOAK_WARMUP_SHARE] of the soak, MiB per minute).
+fn soak(args: &BenchArgs, minutes: f64) -> anyhow::Result<()> {
+    if !(minutes > 0.0 && minutes <= MAX_SOAK_MINUTES) {
+        bail!("--soak must be more than 0 and at most {MAX_SOAK_MINUTES} minutes");
+    }
+    let started = Instant::now();
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; measure with `cargo run --release -- bench`");
+    }
+    eprintln!(
+        "verity bench --soak: {} validator(s), {minutes} min of MQTT Ed25519 readings at the \
+         maximum rate",
+        args.validators
+    );
+    let net = Net::start(args.validators, args.keep)?;
+    eprintln!("network up in {}", net.dir.display());
+    let operator = net.key("operator.key")?;
+    let devices = if args.quick { 20 } else { 100 };
+    let offered = if args.quick { 1_000.0 } else { 20_000.0 };
+    let mut load = sim_args(
+        &net,
+        &operator,
+        "mqtt",
+        Algorithm::Ed25519,
+        offered,
+        minutes * 60.0,
+        devices,
+    );
+    load.presign = false;
+    let committed_before = net.metric("chain_readings_committed_total")?;
+    let t0 = Instant::now();
+    let streamer = std::thread::spawn(move || sim::measure(load));
+    // (seconds since start, resident MiB of each validator, readings committed so far)
+    let mut samples: Vec<(f64, Vec<f64>, f64)> = Vec::new();
+    let mut next_progress = t0 + SOAK_PROGRESS_EVERY;
+    while !streamer.is_finished() {
+        std::thread::sleep(SOAK_SAMPLE_EVERY);
+        let t = t0.elapsed().as_secs_f64();
+        let rss: Vec<f64> = net
+            .memory_bytes("VmRSS:")
+            .iter()
+            .map(|b| *b as f64 / 1048576.0)
+            .collect();
+        let committed = net.metric("chain_readings_committed_total")? - committed_before;
+        if Instant::now() >= next_progress {
+            next_progress += SOAK_PROGRESS_EVERY;
+            let rss_list: Vec<String> = rss.iter().map(|m| format!("{m:.0}")).collect();
+            eprintln!(
+                "  {:.1}/{minutes} min: {:.0} readings committed ({:.0}/s), resident MiB [{}]",
+                t / 60.0,
+                committed,
+                committed / t,
+                rss_list.join(", ")
+            );
+        }
+        samples.push((t, rss, committed));
+    }
+    let r = streamer
+        .join()
+        .map_err(|_| anyhow!("the load generator panicked"))??;
+    let mut report = Report::default();
+    report.add("soak.readings_per_s", "readings/s", r.committed_per_s);
+    report.note(
+        "soak.readings_per_s",
+        format!(
+            "{} sent, {} committed, {} refused {:?}; signed while sending",
+            r.sent, r.committed, r.rejected, r.codes
+        ),
+    );
+    let from = minutes * 60.0 * SOAK_WARMUP_SHARE;
+    let kept: Vec<&(f64, Vec<f64>, f64)> = samples.iter().filter(|s| s.0 >= from).collect();
+    let xs: Vec<f64> = kept.iter().map(|s| s.0 / 60.0).collect();
+    for (i, peak) in net.peak_rss_bytes().iter().enumerate() {
+        report.add(
+            &format!("soak.peak_rss.node{i}"),
+            "MiB",
+            *peak as f64 / 1048576.0,
+        );
+        let ys: Vec<f64> = kept.iter().map(|s| s.1[i]).collect();
+        if let Some(last) = ys.last() {
+            report.add(&format!("soak.final_rss.node{i}"), "MiB", *last);
+        }
+        report.add(
+            &format!("soak.rss_trend.node{i}"),
+            "MiB/min",
+            slope(&xs, &ys),
+        );
+        report.note(
+            &format!("soak.rss_trend.node{i}"),
+            format!(
+                "least-squares slope of resident memory over the {} samples after the first \
+                 {:.0} % of the soak",
+                ys.len(),
+                SOAK_WARMUP_SHARE * 100.0
+            ),
+        );
+    }
+    drop(net);
+    print_table(&report);
+    let doc = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "machine": machine(),
+        "parameters": {
+            "validators": args.validators,
+            "soak_minutes": minutes,
+            "devices": devices,
+            "offered_per_s": offered,
+            "sample_every_s": SOAK_SAMPLE_EVERY.as_secs_f64(),
+        },
+        "elapsed_s": started.elapsed().as_secs_f64(),
+        "figures": report.figures.iter().map(|(k, f)| (k.clone(), f.json())).collect::<serde_json::Map<_, _>>(),
+        "samples": samples.iter().map(|(t, rss, c)| json!({
+            "t_s": t, "resident_mib": rss, "committed": c,
+        })).collect::<Vec<_>>(),
+    });
+    write_json(args.json.as_deref(), &doc)
 }
 
 fn print_table(report: &Report) {

@@ -193,6 +193,10 @@ enum Cmd {
         /// Keep the benchmark network's folder.
         #[arg(long)]
         keep: bool,
+        /// Instead of the workloads, stream readings at the maximum rate for this many minutes
+        /// and report each validator's peak memory and its trend.
+        #[arg(long, value_name = "MINUTES")]
+        soak: Option<f64>,
     },
     /// Check a proof offline against the network's genesis file.
     Verify {
@@ -527,6 +531,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             duration,
             json,
             keep,
+            soak,
         } => bench::run(bench::BenchArgs {
             validators,
             quick,
@@ -534,6 +539,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             duration: duration.unwrap_or(if quick { 3.0 } else { 10.0 }),
             json,
             keep,
+            soak_minutes: soak,
         }),
         Cmd::Status { node } => {
             print(&Client::new(&node.node).status()?);

@@ -188,6 +188,7 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
                 genesis: "../genesis.json".into(),
                 key: "validator.key".into(),
                 worker_threads: 2,
+                index_cache_mib: verity_node::config::default_index_cache_mib(),
             },
             p2p: P2pSection {
                 listen: (ports.host, ports.p2p + i as u16).into(),

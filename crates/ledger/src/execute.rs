@@ -12,7 +12,7 @@ use crate::{
     state::{Overlay, Staged, StateReader, account_key},
     telemetry::{self, ReadingCheck, ReadingOutcome},
 };
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 use verity_types::{
     Hash, Nonce, Reading, RejectCode, SignedTransaction, TxBody, merkle,
     receipt::{Movement, OUTCOME_OK},
@@ -378,7 +378,7 @@ pub async fn execute_block<R: StateReader>(
     state: &mut Overlay<'_, R>,
     env: &BlockEnv,
     txs: &[SignedTransaction],
-    readings: &[Reading],
+    readings: &[Arc<Reading>],
     checks: Checks<'_, impl SignatureCheck, impl ReadingCheck>,
 ) -> Result<Executed, BlockError> {
     let mut out = execute_txs(state, env, txs, checks.txs).await?;
@@ -434,7 +434,7 @@ pub struct Built {
     /// Included transactions, in order.
     pub txs: Vec<SignedTransaction>,
     /// Included readings, in order.
-    pub readings: Vec<Reading>,
+    pub readings: Vec<Arc<Reading>>,
     /// Their execution.
     pub executed: Executed,
     /// Transactions left out, with the reason.
@@ -460,7 +460,7 @@ pub async fn build_block<R: StateReader>(
     state: &mut Overlay<'_, R>,
     env: &BlockEnv,
     candidates: Vec<SignedTransaction>,
-    reading_candidates: Vec<Reading>,
+    reading_candidates: Vec<Arc<Reading>>,
     limits: BuildLimits,
     checks: Checks<'_, impl SignatureCheck, impl ReadingCheck>,
 ) -> Result<Built, BlockError> {

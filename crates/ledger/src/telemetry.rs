@@ -177,7 +177,8 @@ mod tests {
             txs: &VerifyAll,
             readings: &VerifyReadings,
         };
-        let out = block_on(execute_block(&mut overlay, &env, txs, readings, checks)).unwrap();
+        let readings: Vec<_> = readings.iter().cloned().map(std::sync::Arc::new).collect();
+        let out = block_on(execute_block(&mut overlay, &env, txs, &readings, checks)).unwrap();
         out.reading_receipts.iter().map(|r| r.rejected).collect()
     }
 

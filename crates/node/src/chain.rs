@@ -580,14 +580,14 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
 
     /// Verifies, in one batch, the signatures of `readings` not verified before, under the
     /// keys their devices have in `reader`'s state, and remembers the good ones.
-    async fn preverify<R: StateReader>(&self, reader: &R, readings: &[Reading]) {
+    async fn preverify<R: StateReader>(&self, reader: &R, readings: &[Arc<Reading>]) {
         let overlay = Overlay::new(reader);
         let mut todo = Vec::new();
         for r in readings {
             if let Ok(Some(d)) = devices::load(&overlay, r.device()).await
                 && !self.sigs.verified(&r.id(), &d.key)
             {
-                todo.push((Arc::new(r.clone()), d.key));
+                todo.push((r.clone(), d.key));
             }
         }
         if todo.is_empty() {
@@ -835,7 +835,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         // Readings of unfinalized ancestors are still in the pool (they leave it when their
         // block finalizes): skip them rather than refuse them as replays.
         let in_ancestors = self.unfinalized_reading_ids(&parent.digest());
-        let reading_candidates: Vec<Reading> = {
+        let reading_candidates: Vec<Arc<Reading>> = {
             let pool = self.readings.lock().expect("readings lock");
             pool.candidates(self.limits.max_block_readings + in_ancestors.len())
         }

@@ -106,7 +106,14 @@ pub struct NodeSection {
     /// Runtime worker threads.
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+    /// Memory the query index may use to cache its pages, in MiB (at most
+    /// [MAX_INDEX_CACHE_MIB]).
+    #[serde(default = "default_index_cache_mib")]
+    pub index_cache_mib: usize,
 }
+
+/// Largest `node.index_cache_mib`.
+pub const MAX_INDEX_CACHE_MIB: usize = 65_536;
 
 /// A peer validator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -232,6 +239,10 @@ fn default_mqtt_client_id() -> String {
 }
 fn default_worker_threads() -> usize {
     2
+}
+/// Default of `node.index_cache_mib`.
+pub fn default_index_cache_mib() -> usize {
+    crate::index::DEFAULT_CACHE_BYTES >> 20
 }
 fn default_max_message_bytes() -> u32 {
     32 * 1024 * 1024
@@ -374,6 +385,54 @@ impl NodeConfig {
         if self.node.worker_threads == 0 {
             return bad("node.worker_threads must be positive");
         }
+        if self.node.index_cache_mib == 0 || self.node.index_cache_mib > MAX_INDEX_CACHE_MIB {
+            return bad("node.index_cache_mib must be 1 to 65536");
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[node]
+name = "n"
+data_dir = "data"
+genesis = "genesis.json"
+key = "validator.key"
+
+[p2p]
+listen = "127.0.0.1:7000"
+peers = []
+
+[api]
+listen = "127.0.0.1:8000"
+"#;
+
+    fn parse(extra_node_fields: &str) -> Result<NodeConfig, ConfigError> {
+        let text = MINIMAL.replace(
+            "key = \"validator.key\"\n",
+            &format!("key = \"validator.key\"\n{extra_node_fields}\n"),
+        );
+        let cfg: NodeConfig = toml::from_str(&text).expect("parses");
+        cfg.validate().map(|()| cfg)
+    }
+
+    #[test]
+    fn index_cache_has_a_default_and_bounds() {
+        assert_eq!(parse("").unwrap().node.index_cache_mib, 128);
+        assert_eq!(
+            parse("index_cache_mib = 1").unwrap().node.index_cache_mib,
+            1
+        );
+        for bad in ["index_cache_mib = 0", "index_cache_mib = 65537"] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("node.index_cache_mib must be 1 to 65536"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

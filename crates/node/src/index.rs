@@ -20,6 +20,9 @@ use verity_types::{
     proof::ProvenReceipt, reading::Record,
 };
 
+/// Page cache of an index opened with [Index::open]: the default of `node.index_cache_mib`.
+pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
+
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
 const HEIGHT_TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_txs");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
@@ -108,9 +111,18 @@ pub struct Index {
 }
 
 impl Index {
-    /// Opens (or creates) the index at `path`.
+    /// Opens (or creates) the index at `path`, with a page cache of [DEFAULT_CACHE_BYTES].
     pub fn open(path: &Path) -> Result<Self, IndexError> {
-        let db = Database::create(path).map_err(ie)?;
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the index at `path`, caching at most `cache_bytes` of its pages in
+    /// memory (the operating system's page cache still holds the file).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, IndexError> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(ie)?;
         let w = db.begin_write().map_err(ie)?;
         {
             w.open_table(TXS).map_err(ie)?;

@@ -85,14 +85,14 @@ impl ReadingPool {
     }
 
     /// Up to `n` readings: per device in seq order, round-robin across devices.
-    pub fn candidates(&self, n: usize) -> Vec<Reading> {
+    pub fn candidates(&self, n: usize) -> Vec<Arc<Reading>> {
         let mut queues: Vec<std::collections::btree_map::Values<'_, u64, Hash>> =
             self.by_device.values().map(|m| m.values()).collect();
         let mut out = Vec::with_capacity(n.min(self.by_id.len()));
         while out.len() < n && !queues.is_empty() {
             queues.retain_mut(|q| match q.next() {
                 Some(id) if out.len() < n => {
-                    out.push(self.by_id[id].as_ref().clone());
+                    out.push(self.by_id[id].clone());
                     true
                 }
                 _ => false,

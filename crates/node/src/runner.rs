@@ -65,7 +65,10 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
-    let index = Index::open(&config.node.data_dir.join("index.redb"))?;
+    let index = Index::open_with_cache(
+        &config.node.data_dir.join("index.redb"),
+        config.node.index_cache_mib << 20,
+    )?;
     let storage = config.node.data_dir.join("storage");
     let runtime = cw::Config::new()
         .with_worker_threads(config.node.worker_threads)

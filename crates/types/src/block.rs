@@ -12,6 +12,7 @@ use commonware_codec::Buf;
 use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_consensus::{Heightable, types::Height};
 use commonware_cryptography::Digestible;
+use std::sync::Arc;
 
 /// The only header encoding version so far.
 pub const HEADER_VERSION: u8 = 1;
@@ -113,8 +114,9 @@ pub struct Block {
     pub header: Header,
     /// The transactions, in execution order (before the readings).
     pub txs: Vec<SignedTransaction>,
-    /// The device readings, in execution order.
-    pub readings: Vec<Reading>,
+    /// The device readings, in execution order. Shared: the same reading is held by the pool
+    /// that received it, the blocks built from it and the index being written, never copied.
+    pub readings: Vec<Arc<Reading>>,
     hash: Hash,
 }
 
@@ -123,7 +125,7 @@ impl Eq for Block {}
 impl Block {
     /// Assembles a block, computing its hash. The caller sets `header.txs_root` and
     /// `header.readings_root` (see [Block::txs_root_of] and [Block::readings_root_of]).
-    pub fn new(header: Header, txs: Vec<SignedTransaction>, readings: Vec<Reading>) -> Self {
+    pub fn new(header: Header, txs: Vec<SignedTransaction>, readings: Vec<Arc<Reading>>) -> Self {
         let hash = header.hash();
         Self {
             header,
@@ -134,7 +136,7 @@ impl Block {
     }
 
     /// The Merkle root over reading ids.
-    pub fn readings_root_of(readings: &[Reading]) -> Hash {
+    pub fn readings_root_of(readings: &[Arc<Reading>]) -> Hash {
         let ids: Vec<Hash> = readings.iter().map(|r| r.id()).collect();
         merkle::root(&ids)
     }
@@ -217,11 +219,20 @@ impl Read for Block {
             if buf.remaining() < len {
                 return Err(CodecError::EndOfBuffer);
             }
-            let mut bytes = vec![0u8; len];
-            buf.copy_to_slice(&mut bytes);
-            let reading = Reading::decode(&bytes)
+            // Decoded in place when the buffer holds the reading in one piece (it then copies
+            // the bytes once, into the reading).
+            let decoded = if buf.chunk().len() >= len {
+                let r = Reading::decode(&buf.chunk()[..len]);
+                buf.advance(len);
+                r
+            } else {
+                let mut bytes = vec![0u8; len];
+                buf.copy_to_slice(&mut bytes);
+                Reading::decode(&bytes)
+            };
+            let reading = decoded
                 .map_err(|_| CodecError::Invalid("Block", "a reading is not well-formed"))?;
-            readings.push(reading);
+            readings.push(Arc::new(reading));
         }
         if Self::readings_root_of(&readings) != header.readings_root {
             return Err(CodecError::Invalid(

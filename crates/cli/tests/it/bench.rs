@@ -1,5 +1,6 @@
-//! `verity bench --quick` runs end to end and writes a complete report. It proves the
-//! benchmark works; it asserts no speed (speed targets belong to the benchmark itself).
+//! `verity bench --quick` and `verity bench --soak` run end to end and write complete reports.
+//! They prove the benchmark works; they assert no speed (speed targets belong to the benchmark
+//! itself).
 
 use crate::harness::verity;
 
@@ -58,4 +59,61 @@ fn quick_bench_writes_a_complete_report() {
         stdout.contains("ingest.mqtt.ed25519.readings_per_s"),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_short_soak_follows_every_validators_memory() {
+    let out = verity(&["bench", "--soak", "0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--soak must be more than 0"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let out = verity(&[
+        "bench",
+        "--quick",
+        "--soak",
+        "0.3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "soak failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["parameters"]["soak_minutes"], 0.3);
+    let figures = report["figures"].as_object().unwrap();
+    for name in [
+        "soak.readings_per_s",
+        "soak.peak_rss.node0",
+        "soak.final_rss.node0",
+    ] {
+        let median = figures
+            .get(name)
+            .unwrap_or_else(|| panic!("figure {name} missing from {figures:?}"))["median"]
+            .as_f64();
+        assert!(
+            median.is_some_and(|m| m > 0.0),
+            "{name}: {:?}",
+            figures[name]
+        );
+    }
+    assert!(figures["soak.rss_trend.node0"]["median"].is_f64());
+    // Samples every 5 s over 18 s: the memory of the one validator, rising committed counts.
+    let samples = report["samples"].as_array().unwrap();
+    assert!(samples.len() >= 3, "{samples:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|s| s["resident_mib"][0].as_f64().unwrap() > 0.0)
+    );
+    let committed: Vec<f64> = samples
+        .iter()
+        .map(|s| s["committed"].as_f64().unwrap())
+        .collect();
+    assert!(committed.windows(2).all(|w| w[0] <= w[1]), "{committed:?}");
+    assert!(committed.last().unwrap() > &0.0, "{committed:?}");
 }

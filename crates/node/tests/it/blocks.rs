@@ -276,7 +276,7 @@ fn over_the_wire(block: &Block, limits: &ChainLimits) -> Result<Block, commonwar
 fn altered(
     block: &Block,
     txs: Vec<SignedTransaction>,
-    readings: Vec<Reading>,
+    readings: Vec<Arc<Reading>>,
     f: impl FnOnce(&mut verity_types::Header),
 ) -> Block {
     let mut header = block.header.clone();
@@ -438,7 +438,7 @@ fn byzantine_blocks_get_no_vote_and_change_nothing() {
             .admit_reading(bad.clone(), device_key().public_key(), 0, true)
             .unwrap();
         let b = propose(&rt, &mut byz, next_view(), &b1).await;
-        assert_eq!(b.readings, vec![bad.as_ref().clone()]);
+        assert_eq!(b.readings, vec![bad.clone()]);
         byz.chain
             .readings
             .lock()
