@@ -334,20 +334,28 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(net);
     queries(&args, &mut report)?;
     print_table(&report);
-    let doc = json!({
+    let parameters = json!({
+        "validators": args.validators,
+        "quick": args.quick,
+        "runs": args.runs,
+        "duration_s": args.duration,
+    });
+    write_json(
+        args.json.as_deref(),
+        &report_doc(parameters, started, &report),
+    )
+}
+
+/// The JSON report: version, build, machine, `parameters`, time taken and every figure.
+fn report_doc(parameters: Value, started: Instant, report: &Report) -> Value {
+    json!({
         "version": env!("CARGO_PKG_VERSION"),
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "machine": machine(),
-        "parameters": {
-            "validators": args.validators,
-            "quick": args.quick,
-            "runs": args.runs,
-            "duration_s": args.duration,
-        },
+        "parameters": parameters,
         "elapsed_s": started.elapsed().as_secs_f64(),
         "figures": report.figures.iter().map(|(k, f)| (k.clone(), f.json())).collect::<serde_json::Map<_, _>>(),
-    });
-    write_json(args.json.as_deref(), &doc)
+    })
 }
 
 fn write_json(path: Option<&Path>, doc: &Value) -> anyhow::Result<()> {
@@ -475,23 +483,18 @@ fn soak(args: &BenchArgs, minutes: f64) -> anyhow::Result<()> {
     }
     drop(net);
     print_table(&report);
-    let doc = json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "machine": machine(),
-        "parameters": {
-            "validators": args.validators,
-            "soak_minutes": minutes,
-            "devices": devices,
-            "offered_per_s": offered,
-            "sample_every_s": SOAK_SAMPLE_EVERY.as_secs_f64(),
-        },
-        "elapsed_s": started.elapsed().as_secs_f64(),
-        "figures": report.figures.iter().map(|(k, f)| (k.clone(), f.json())).collect::<serde_json::Map<_, _>>(),
-        "samples": samples.iter().map(|(t, rss, c)| json!({
-            "t_s": t, "resident_mib": rss, "committed": c,
-        })).collect::<Vec<_>>(),
+    let parameters = json!({
+        "validators": args.validators,
+        "soak_minutes": minutes,
+        "devices": devices,
+        "offered_per_s": offered,
+        "sample_every_s": SOAK_SAMPLE_EVERY.as_secs_f64(),
     });
+    let mut doc = report_doc(parameters, started, &report);
+    doc["samples"] = samples
+        .iter()
+        .map(|(t, rss, c)| json!({ "t_s": t, "resident_mib": rss, "committed": c }))
+        .collect();
     write_json(args.json.as_deref(), &doc)
 }
 
