@@ -169,6 +169,13 @@ enum Cmd {
         /// The node's MQTT broker.
         #[arg(long, default_value = "127.0.0.1:1883")]
         mqtt: std::net::SocketAddr,
+        /// Only devices of this algorithm: ed25519 or p256 (both in turn when not given).
+        #[arg(long)]
+        alg: Option<Algorithm>,
+        /// Sign every reading before streaming starts, so that the offered rate does not
+        /// depend on how fast this machine signs (P-256 signing is slow).
+        #[arg(long)]
+        presign: bool,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -511,6 +518,8 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             transport,
             key,
             mqtt,
+            alg,
+            presign,
             node,
         } => sim::run(sim::SimArgs {
             node: node.node,
@@ -520,9 +529,9 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             rate,
             duration,
             transport,
-            alg: None,
+            alg,
             quiet: false,
-            presign: false,
+            presign,
         }),
         Cmd::Bench {
             validators,

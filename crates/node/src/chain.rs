@@ -7,7 +7,7 @@
 use crate::{
     index::{Index, IndexedReading},
     pool::Pool,
-    readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier},
+    readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier, verify_cost},
 };
 use commonware_consensus::{
     Application, Heightable as _,
@@ -119,6 +119,9 @@ pub struct ChainLimits {
     pub max_block_txs: usize,
     /// Most readings in a block.
     pub max_block_readings: usize,
+    /// Most that the readings of a proposed block may cost to verify together (see
+    /// [crate::readings::verify_cost]); limits what this node proposes only.
+    pub max_block_verify_cost: usize,
     /// Most encoded bytes of a block.
     pub max_block_bytes: usize,
     /// How far ahead of the local clock a block's time may be.
@@ -835,6 +838,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         // Readings of unfinalized ancestors are still in the pool (they leave it when their
         // block finalizes): skip them rather than refuse them as replays.
         let in_ancestors = self.unfinalized_reading_ids(&parent.digest());
+        // Bounded by count and by what the other validators pay to verify them before voting.
+        let mut cost = 0;
         let reading_candidates: Vec<Arc<Reading>> = {
             let pool = self.readings.lock().expect("readings lock");
             pool.candidates(self.limits.max_block_readings + in_ancestors.len())
@@ -842,6 +847,10 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         .into_iter()
         .filter(|r| !in_ancestors.contains(&r.id()))
         .take(self.limits.max_block_readings)
+        .take_while(|r| {
+            cost += verify_cost(r.algorithm());
+            cost <= self.limits.max_block_verify_cost
+        })
         .collect();
         let reader = store.begin(base.as_ref().map(|b| &b.spec));
         let limits = BuildLimits {

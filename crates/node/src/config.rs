@@ -179,6 +179,11 @@ pub struct ConsensusSection {
     /// Most readings in a block.
     #[serde(default = "default_max_block_readings")]
     pub max_block_readings: usize,
+    /// Most that the readings of a block this node proposes may cost to verify, in
+    /// batch-verified Ed25519 signatures (a P-256 reading costs
+    /// [crate::readings::P256_VERIFY_COST]).
+    #[serde(default = "default_max_block_verify_cost")]
+    pub max_block_verify_cost: usize,
     /// Most encoded bytes of a block.
     #[serde(default = "default_max_block_bytes")]
     pub max_block_bytes: usize,
@@ -195,6 +200,7 @@ impl Default for ConsensusSection {
             timeout_retry_ms: default_timeout_retry_ms(),
             max_block_txs: default_max_block_txs(),
             max_block_readings: default_max_block_readings(),
+            max_block_verify_cost: default_max_block_verify_cost(),
             max_block_bytes: default_max_block_bytes(),
             max_clock_skew_ms: default_max_clock_skew_ms(),
         }
@@ -276,6 +282,12 @@ fn default_max_block_txs() -> usize {
 fn default_max_block_readings() -> usize {
     20_000
 }
+fn default_max_block_verify_cost() -> usize {
+    20_000
+}
+/// Highest `consensus.max_block_verify_cost`: a block of the most readings, all P-256.
+pub const MAX_BLOCK_VERIFY_COST: usize =
+    verity_types::block::MAX_BLOCK_READINGS * crate::readings::P256_VERIFY_COST;
 fn default_max_block_bytes() -> usize {
     16 * 1024 * 1024
 }
@@ -337,6 +349,9 @@ impl NodeConfig {
             || c.max_block_readings > verity_types::block::MAX_BLOCK_READINGS
         {
             return bad("consensus.max_block_readings must be 1..=200000");
+        }
+        if c.max_block_verify_cost == 0 || c.max_block_verify_cost > MAX_BLOCK_VERIFY_COST {
+            return bad("consensus.max_block_verify_cost must be 1..=800000");
         }
         if c.max_block_bytes < 64 * 1024 {
             return bad("consensus.max_block_bytes must be at least 65536");
@@ -431,6 +446,27 @@ listen = "127.0.0.1:8000"
             let err = parse(bad).unwrap_err().to_string();
             assert!(
                 err.contains("node.index_cache_mib must be 1 to 65536"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn block_verify_cost_has_a_default_and_bounds() {
+        let with = |v: &str| {
+            let text = format!("{MINIMAL}\n[consensus]\nmax_block_verify_cost = {v}\n");
+            let cfg: NodeConfig = toml::from_str(&text).expect("parses");
+            cfg.validate().map(|()| cfg)
+        };
+        assert_eq!(parse("").unwrap().consensus.max_block_verify_cost, 20_000);
+        assert_eq!(
+            with("800000").unwrap().consensus.max_block_verify_cost,
+            MAX_BLOCK_VERIFY_COST
+        );
+        for bad in ["0", "800001"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("consensus.max_block_verify_cost must be 1..=800000"),
                 "{bad}: {err}"
             );
         }

@@ -3,7 +3,7 @@
 //! together on a blocking thread (off the async executor), and the good ones admitted to the
 //! pool. Every submitter gets its own answer.
 
-use crate::{api::Ctx, chain::Chain, readings::verify_batch};
+use crate::{api::Ctx, chain::Chain, readings::verify_in_parallel};
 use std::{sync::Arc, time::UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use verity_types::{DeviceId, PublicKey, Reading, ReadingError, RejectCode};
@@ -113,9 +113,7 @@ async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<Job>) {
             .iter()
             .map(|(r, k, _, _)| (r.clone(), *k))
             .collect();
-        let verdicts = tokio::task::spawn_blocking(move || verify_batch(&items))
-            .await
-            .unwrap_or_default();
+        let verdicts = verify_in_parallel(items).await;
         for (i, (reading, key, last_seq, answer)) in prepared.into_iter().enumerate() {
             let ok = verdicts.get(i).copied().unwrap_or(false);
             let seq = Some(reading.seq());

@@ -92,6 +92,7 @@ async fn run_in(
     let limits = ChainLimits {
         max_block_txs: config.consensus.max_block_txs,
         max_block_readings: config.consensus.max_block_readings,
+        max_block_verify_cost: config.consensus.max_block_verify_cost,
         max_block_bytes: config.consensus.max_block_bytes,
         max_clock_skew_ms: config.consensus.max_clock_skew_ms,
         max_nonce_ahead: config.pool.max_per_account as u64,

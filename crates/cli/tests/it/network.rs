@@ -1,6 +1,6 @@
 //! Liveness and recovery of a real 4-validator network: crash and restart, a validator that
-//! starts from an empty disk, many transfers while a validator is killed, and `verity up`
-//! resuming its chain.
+//! starts from an empty disk, many transfers while a validator is killed, P-256 readings
+//! offered above capacity, and `verity up` resuming its chain.
 
 use crate::harness::{Net, load, transfer, verity_bin, wait_for};
 use std::{
@@ -174,6 +174,77 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
         let v = net.client(i).account(&sink).unwrap();
         assert_eq!(v["balances"][0]["amount"], expected.to_string());
     }
+}
+
+/// A counter of `name` in a node's /metrics.
+fn metric(net: &Net, i: usize, name: &str) -> Option<u64> {
+    let text = reqwest::blocking::get(format!("{}/metrics", net.url(i)))
+        .ok()?
+        .text()
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The number after `label` in a `verity sim` summary line.
+fn summary_count(out: &str, label: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .unwrap_or_else(|| panic!("no summary in:\n{out}"));
+    let mut words = line.split_whitespace();
+    words
+        .find(|w| *w == label)
+        .and_then(|_| words.next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label} count in {line}"))
+}
+
+/// Readings reach a single validator (the devices' broker), so only it proposes them, and every
+/// other validator verifies them first when its block arrives. A block as large as the count
+/// limit allows takes P-256 verifiers longer than the certification timeout: its leader's
+/// views were nullified, one after another, and its readings never committed. Blocks are now
+/// bounded by what their signatures cost to verify.
+#[test]
+fn p256_readings_offered_above_capacity_keep_committing() {
+    let net = Net::start(4);
+    let out = Command::new(verity_bin())
+        .args([
+            "sim",
+            "--alg",
+            "p256",
+            "--presign",
+            "--devices",
+            "50",
+            "--rate",
+            "12500",
+            "--duration",
+            "3",
+            "--key",
+            net.key("operator").to_str().unwrap(),
+            "--mqtt",
+            &net.mqtt_addr(0).to_string(),
+            "--node",
+            &net.url(0),
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{out}");
+    let accepted = summary_count(&out, "accepted");
+    assert!(
+        accepted >= 15_000,
+        "the devices did not offer several blocks' worth: {out}"
+    );
+    assert_eq!(summary_count(&out, "rejected"), 0, "{out}");
+    // Every accepted reading commits, on a validator that never saw them before their blocks.
+    wait_for(
+        "every accepted P-256 reading to commit",
+        Duration::from_secs(240),
+        || metric(&net, 1, "chain_readings_committed_total").filter(|n| *n >= accepted),
+    );
+    net.assert_agree(&[0, 1, 2, 3]);
 }
 
 #[test]

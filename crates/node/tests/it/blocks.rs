@@ -49,6 +49,7 @@ type Ctx = deterministic::Context;
 const VERIFIER_LIMITS: ChainLimits = ChainLimits {
     max_block_txs: 4,
     max_block_readings: 8,
+    max_block_verify_cost: 32,
     max_block_bytes: 64 * 1024,
     max_clock_skew_ms: 5_000,
     max_nonce_ahead: 64,
@@ -56,6 +57,7 @@ const VERIFIER_LIMITS: ChainLimits = ChainLimits {
 const PROPOSER_LIMITS: ChainLimits = ChainLimits {
     max_block_txs: 100,
     max_block_readings: 100,
+    max_block_verify_cost: 400,
     max_block_bytes: 1 << 20,
     max_clock_skew_ms: 5_000,
     max_nonce_ahead: 64,

@@ -775,6 +775,7 @@ async fn start_validator(
                 let limits = ChainLimits {
                     max_block_txs: 100,
                     max_block_readings: 100,
+                    max_block_verify_cost: 400,
                     max_block_bytes: 1 << 20,
                     max_clock_skew_ms: 5_000,
                     max_nonce_ahead: 64,
