@@ -52,6 +52,69 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// Largest page.
     pub max_page: usize,
+    /// The Merkle trees of the finalized blocks proved most recently.
+    pub proof_trees: ProofTrees,
+}
+
+/// How many finalized blocks' Merkle trees the API keeps for proofs (most recently used first).
+/// Building a block's trees reads the receipt of each of its transactions and readings; proofs
+/// of readings committed together then cost a lookup each.
+pub const PROOF_TREE_BLOCKS: usize = 16;
+
+/// A finalized block's Merkle trees.
+pub struct BlockTrees {
+    /// The block's header.
+    pub header: verity_types::Header,
+    /// Over its transaction ids.
+    pub txs: verity_types::merkle::Tree,
+    /// Over its reading ids.
+    pub readings: verity_types::merkle::Tree,
+    /// Over its receipts (transactions first, then readings).
+    pub receipts: verity_types::merkle::Tree,
+}
+
+/// The Merkle trees of recently proved finalized blocks (see [PROOF_TREE_BLOCKS]).
+#[derive(Default)]
+pub struct ProofTrees(std::sync::Mutex<std::collections::VecDeque<(u64, Arc<BlockTrees>)>>);
+
+impl ProofTrees {
+    fn get(&self, height: u64) -> Option<Arc<BlockTrees>> {
+        let mut recent = self.0.lock().expect("proof trees lock");
+        let at = recent.iter().position(|(h, _)| *h == height)?;
+        let hit = recent.remove(at)?;
+        recent.push_front(hit.clone());
+        Some(hit.1)
+    }
+
+    fn put(&self, height: u64, trees: Arc<BlockTrees>) {
+        let mut recent = self.0.lock().expect("proof trees lock");
+        recent.retain(|(h, _)| *h != height);
+        recent.push_front((height, trees));
+        recent.truncate(PROOF_TREE_BLOCKS);
+    }
+}
+
+/// The Merkle trees of the finalized block at `height` (built from the block and the index once,
+/// then kept; finalized blocks never change).
+pub(crate) async fn block_trees(s: &ApiState, height: u64) -> Result<Arc<BlockTrees>, ApiError> {
+    if let Some(t) = s.proof_trees.get(height) {
+        return Ok(t);
+    }
+    let block = finalized_block(s, height).await?;
+    let tx_ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
+    let reading_ids: Vec<Hash> = block.readings.iter().map(|r| r.id()).collect();
+    let receipts = verity_types::merkle::Tree::new(&block_receipt_leaves(s, &block)?);
+    if receipts.root() != block.header.receipts_root {
+        return Err(ApiError::internal("receipts do not match the block header"));
+    }
+    let trees = Arc::new(BlockTrees {
+        header: block.header.clone(),
+        txs: verity_types::merkle::Tree::new(&tx_ids),
+        readings: verity_types::merkle::Tree::new(&reading_ids),
+        receipts,
+    });
+    s.proof_trees.put(height, trees.clone());
+    Ok(trees)
 }
 
 /// A typed API error.
@@ -731,14 +794,13 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
     if stored.rejected.is_some() {
         return Err(conflict("the reading was rejected by block execution"));
     }
-    let block = finalized_block(s, stored.height).await?;
-    let ids: Vec<Hash> = block.readings.iter().map(|r| r.id()).collect();
-    let readings_path = MerklePath::of(&ids, stored.index)
+    let trees = block_trees(s, stored.height).await?;
+    let readings_path = MerklePath::in_tree(&trees.readings, stored.index)
         .ok_or_else(|| ApiError::internal("reading index out of range"))?;
-    let leaves = block_receipt_leaves(s, &block)?;
-    let receipt_path = MerklePath::of(&leaves, block.txs.len() as u32 + stored.index)
+    let tx_count = trees.txs.leaf_count();
+    let receipt_path = MerklePath::in_tree(&trees.receipts, tx_count + stored.index)
         .ok_or_else(|| ApiError::internal("receipt index out of range"))?;
-    let (headers, finalization) = certified_headers(s, &block).await?;
+    let (headers, finalization) = certified_headers(s, &trees.header).await?;
     use base64::Engine as _;
     Ok(ReadingProof {
         version: PROOF_VERSION,
@@ -754,9 +816,8 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
     })
 }
 
-/// The leaves of a finalized block's receipts tree, rebuilt from the index and checked
-/// against the header.
-pub(crate) fn block_receipt_leaves(s: &ApiState, block: &Block) -> Result<Vec<Hash>, ApiError> {
+/// The leaves of a finalized block's receipts tree, rebuilt from the index.
+fn block_receipt_leaves(s: &ApiState, block: &Block) -> Result<Vec<Hash>, ApiError> {
     let index = index_of(s)?;
     let mut leaves = Vec::with_capacity(block.txs.len() + block.readings.len());
     for (i, t) in block.txs.iter().enumerate() {
@@ -785,22 +846,19 @@ pub(crate) fn block_receipt_leaves(s: &ApiState, block: &Block) -> Result<Vec<Ha
             .leaf(),
         );
     }
-    if verity_types::merkle::root(&leaves) != block.header.receipts_root {
-        return Err(ApiError::internal("receipts do not match the block header"));
-    }
     Ok(leaves)
 }
 
-/// The headers from `block` to the first descendant with a stored finalization certificate,
-/// encoded for a proof, and that certificate.
+/// The headers from `header`'s block to the first descendant with a stored finalization
+/// certificate, encoded for a proof, and that certificate.
 pub(crate) async fn certified_headers(
     s: &ApiState,
-    block: &Block,
+    header: &verity_types::Header,
 ) -> Result<(Vec<String>, String), ApiError> {
     let conflict = |m: &str| ApiError::new(StatusCode::CONFLICT, "not_committed", m);
     let tip = s.chain.tip().height;
-    let mut headers = vec![block.header.clone()];
-    let mut height = block.header.height;
+    let mut headers = vec![header.clone()];
+    let mut height = header.height;
     let finalization = loop {
         if let Some(f) = s.marshal.get_finalization(Height::new(height)).await {
             break f;

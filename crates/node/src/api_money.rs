@@ -3,8 +3,8 @@
 
 use crate::{
     api::{
-        ApiError, ApiResult, ApiState, block_receipt_leaves, body_json, certified_headers,
-        finalized_block, index_of, page_limit,
+        ApiError, ApiResult, ApiState, block_trees, body_json, certified_headers, finalized_block,
+        index_of, page_limit,
     },
     cheque_index::{ChequeQuery, cheque_json},
     index::{HistoryQuery, IndexError},
@@ -129,17 +129,16 @@ pub async fn build_tx_proof(s: &ApiState, id: &Hash) -> Result<TxProof, ApiError
         .txs
         .get(i as usize)
         .ok_or_else(|| ApiError::internal("index points past the block"))?;
-    let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
-    let txs_path =
-        MerklePath::of(&ids, i).ok_or_else(|| ApiError::internal("tx index out of range"))?;
-    let leaves = block_receipt_leaves(s, &block)?;
-    let receipt_path =
-        MerklePath::of(&leaves, i).ok_or_else(|| ApiError::internal("receipt out of range"))?;
+    let trees = block_trees(s, height).await?;
+    let txs_path = MerklePath::in_tree(&trees.txs, i)
+        .ok_or_else(|| ApiError::internal("tx index out of range"))?;
+    let receipt_path = MerklePath::in_tree(&trees.receipts, i)
+        .ok_or_else(|| ApiError::internal("receipt out of range"))?;
     let receipt = index
         .tx_receipt(id)
         .map_err(index_error)?
         .ok_or_else(|| ApiError::internal("a committed transaction has no receipt"))?;
-    let (headers, finalization) = certified_headers(s, &block).await?;
+    let (headers, finalization) = certified_headers(s, &block.header).await?;
     Ok(TxProof {
         version: PROOF_VERSION,
         kind: "tx".into(),

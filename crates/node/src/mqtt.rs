@@ -41,6 +41,15 @@ pub const MAX_PACKET_BYTES: usize = 16 * 1024 + 1024;
 /// Embedded broker: longest a new client connection may take to send its MQTT CONNECT before it
 /// is closed.
 pub const CONNECT_TIMEOUT_MS: u16 = 10_000;
+/// Size of each of the 4 in-memory segments of the embedded broker's log of published
+/// readings. The node's own subscription drains it as readings arrive (into the ingest queue,
+/// which answers `busy` when full), so the log only spans the moments between a publish and
+/// that read: 16 MiB of readings is several seconds of the most this node ingests.
+pub const READINGS_LOG_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
+/// Size of each of the 2 segments of the log that the embedded broker keeps for each device's
+/// receipt topic (up to about 100 receipts each; a device reads its receipts as they come, so
+/// this bounds the broker's memory per connected device to 32 KiB).
+pub const RECEIPT_LOG_SEGMENT_BYTES: usize = 16 * 1024;
 
 /// A receipt: PROTOCOL.md §4's JSON (written by a derived serializer: one is sent per reading
 /// accepted and one per reading decided, so it is on the hot path).
@@ -223,7 +232,7 @@ fn embedded(
     let custom = HashMap::from([(
         format!("{RECEIPTS_PREFIX}+"),
         SegmentConfig {
-            max_segment_size: 64 * 1024,
+            max_segment_size: RECEIPT_LOG_SEGMENT_BYTES,
             max_segment_count: 2,
         },
     )]);
@@ -231,7 +240,7 @@ fn embedded(
         router: RouterConfig {
             max_connections: section.max_connections,
             max_outgoing_packet_count: 200,
-            max_segment_size: 16 * 1024 * 1024,
+            max_segment_size: READINGS_LOG_SEGMENT_BYTES,
             max_segment_count: 4,
             custom_segment: Some(custom),
             initialized_filters: None,

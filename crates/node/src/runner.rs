@@ -211,6 +211,7 @@ async fn run_in(
         name: config.node.name.clone(),
         max_body_bytes: config.api.max_body_bytes,
         max_page: config.api.max_page,
+        proof_trees: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await

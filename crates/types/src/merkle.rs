@@ -28,6 +28,37 @@ pub fn prove(leaves: &[Hash], index: u32) -> Option<Proof<Hash>> {
     tree(leaves).proof(index).ok()
 }
 
+/// A built tree, to prove many of its leaves without hashing the list again each time.
+pub struct Tree {
+    tree: commonware_storage::bmt::Tree<Hash>,
+    leaf_count: u32,
+}
+
+impl Tree {
+    /// The tree over `leaves`.
+    pub fn new(leaves: &[Hash]) -> Self {
+        Self {
+            tree: tree(leaves),
+            leaf_count: leaves.len() as u32,
+        }
+    }
+
+    /// Its root (as [root] computes it).
+    pub fn root(&self) -> Hash {
+        self.tree.root()
+    }
+
+    /// How many leaves it has.
+    pub fn leaf_count(&self) -> u32 {
+        self.leaf_count
+    }
+
+    /// The inclusion proof of leaf `index` (as [prove] makes it; None if out of range).
+    pub fn prove(&self, index: u32) -> Option<Proof<Hash>> {
+        self.tree.proof(index).ok()
+    }
+}
+
 /// Checks that `leaf` is at `index` under `root`.
 pub fn verify(proof: &Proof<Hash>, leaf: &Hash, index: u32, root: &Hash) -> bool {
     proof
@@ -49,6 +80,12 @@ mod tests {
             assert!(verify(&p, leaf, i as u32, &r));
             assert!(!verify(&p, leaf, (i as u32 + 1) % 7, &r));
         }
+        let built = Tree::new(&leaves);
+        assert_eq!(built.root(), r);
+        for i in 0..7 {
+            assert_eq!(built.prove(i), prove(&leaves, i));
+        }
+        assert_eq!(built.prove(7), None);
         assert_ne!(root(&leaves[..6]), r);
         assert_ne!(root(&[]), r);
     }

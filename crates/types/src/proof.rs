@@ -47,7 +47,12 @@ pub struct MerklePath {
 impl MerklePath {
     /// The path of leaf `index` among `leaves`.
     pub fn of(leaves: &[Hash], index: u32) -> Option<Self> {
-        let p = merkle::prove(leaves, index)?;
+        Self::in_tree(&merkle::Tree::new(leaves), index)
+    }
+
+    /// The path of leaf `index` in a built tree.
+    pub fn in_tree(tree: &merkle::Tree, index: u32) -> Option<Self> {
+        let p = tree.prove(index)?;
         Some(Self {
             index,
             leaf_count: p.leaf_count,
