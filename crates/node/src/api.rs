@@ -247,7 +247,8 @@ fn body_too_large(path: &str, max_body_bytes: usize) -> ApiError {
 }
 
 /// Refuses at once a request whose `Content-Length` is over `api.max_body_bytes`, instead of
-/// waiting (until `api.request_timeout_ms`) for a body that would be refused anyway.
+/// waiting (until `api.request_timeout_ms`) for a body that would be refused anyway; closes the
+/// connection after any `413`.
 async fn refuse_declared_oversize(
     State(s): State<Arc<ApiState>>,
     req: axum::extract::Request,
@@ -258,10 +259,20 @@ async fn refuse_declared_oversize(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
-        return body_too_large(req.uri().path(), s.max_body_bytes).into_response();
+    let mut resp = if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
+        body_too_large(req.uri().path(), s.max_body_bytes).into_response()
+    } else {
+        next.run(req).await
+    };
+    // The rest of a refused body is not read, so the connection cannot carry another request:
+    // say so, or a client that reuses it sees its next request fail.
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
-    next.run(req).await
+    resp
 }
 
 /// Builds the router.
