@@ -100,10 +100,18 @@ pub(crate) async fn block_trees(s: &ApiState, height: u64) -> Result<Arc<BlockTr
     if let Some(t) = s.proof_trees.get(height) {
         return Ok(t);
     }
-    let block = finalized_block(s, height).await?;
+    trees_of(s, &finalized_block(s, height).await?)
+}
+
+/// The Merkle trees of a finalized block already loaded (kept like [block_trees]'s).
+pub(crate) fn trees_of(s: &ApiState, block: &Block) -> Result<Arc<BlockTrees>, ApiError> {
+    let height = block.header.height;
+    if let Some(t) = s.proof_trees.get(height) {
+        return Ok(t);
+    }
     let tx_ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
     let reading_ids: Vec<Hash> = block.readings.iter().map(|r| r.id()).collect();
-    let receipts = verity_types::merkle::Tree::new(&block_receipt_leaves(s, &block)?);
+    let receipts = verity_types::merkle::Tree::new(&block_receipt_leaves(s, block)?);
     if receipts.root() != block.header.receipts_root {
         return Err(ApiError::internal("receipts do not match the block header"));
     }

@@ -3,8 +3,8 @@
 
 use crate::{
     api::{
-        ApiError, ApiResult, ApiState, block_trees, body_json, certified_headers, finalized_block,
-        index_of, page_limit,
+        ApiError, ApiResult, ApiState, body_json, certified_headers, finalized_block, index_of,
+        page_limit, trees_of,
     },
     cheque_index::{ChequeQuery, cheque_json},
     index::{HistoryQuery, IndexError},
@@ -129,7 +129,7 @@ pub async fn build_tx_proof(s: &ApiState, id: &Hash) -> Result<TxProof, ApiError
         .txs
         .get(i as usize)
         .ok_or_else(|| ApiError::internal("index points past the block"))?;
-    let trees = block_trees(s, height).await?;
+    let trees = trees_of(s, &block)?;
     let txs_path = MerklePath::in_tree(&trees.txs, i)
         .ok_or_else(|| ApiError::internal("tx index out of range"))?;
     let receipt_path = MerklePath::in_tree(&trees.receipts, i)

@@ -34,15 +34,7 @@ fn quick_bench_writes_a_complete_report() {
         "storage.bytes_per_transfer",
         "memory.peak_rss.node0",
     ] {
-        let median = figures
-            .get(name)
-            .unwrap_or_else(|| panic!("figure {name} missing from {figures:?}"))["median"]
-            .as_f64();
-        assert!(
-            median.is_some_and(|m| m > 0.0),
-            "figure {name} has no positive median: {:?}",
-            figures[name]
-        );
+        assert_positive_median(figures, name);
     }
     // Offered below what even a debug build commits, nothing should be refused: a refusal
     // here is a bug (as replays of readings in unfinalized blocks once were).
@@ -91,15 +83,7 @@ fn a_short_soak_follows_every_validators_memory() {
         "soak.peak_rss.node0",
         "soak.final_rss.node0",
     ] {
-        let median = figures
-            .get(name)
-            .unwrap_or_else(|| panic!("figure {name} missing from {figures:?}"))["median"]
-            .as_f64();
-        assert!(
-            median.is_some_and(|m| m > 0.0),
-            "{name}: {:?}",
-            figures[name]
-        );
+        assert_positive_median(figures, name);
     }
     assert!(figures["soak.rss_trend.node0"]["median"].is_f64());
     // Samples every 5 s over 18 s: the memory of the one validator, rising committed counts.
@@ -116,4 +100,17 @@ fn a_short_soak_follows_every_validators_memory() {
         .collect();
     assert!(committed.windows(2).all(|w| w[0] <= w[1]), "{committed:?}");
     assert!(committed.last().unwrap() > &0.0, "{committed:?}");
+}
+
+/// Asserts that the report's figure `name` exists and has a positive median.
+fn assert_positive_median(figures: &serde_json::Map<String, serde_json::Value>, name: &str) {
+    let median = figures
+        .get(name)
+        .unwrap_or_else(|| panic!("figure {name} missing from {figures:?}"))["median"]
+        .as_f64();
+    assert!(
+        median.is_some_and(|m| m > 0.0),
+        "figure {name} has no positive median: {:?}",
+        figures[name]
+    );
 }
