@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub timeout_retry: Duration,
     /// What a block may hold (the same on every validator).
     pub block_limits: BlockLimits,
+    /// zstd level of the finalized-blocks archive, or `None` to store blocks as they are.
+    /// Fixed for the life of a data folder ([crate::data_format]).
+    pub block_compression: Option<u8>,
 }
 
 /// The p2p channels a validator uses.
@@ -97,6 +100,7 @@ fn archive_config<C>(
     name: &str,
     page_cache: &CacheRef,
     codec_config: C,
+    compression: Option<u8>,
 ) -> immutable::Config<C> {
     let p = format!("{prefix}-{name}");
     immutable::Config {
@@ -109,7 +113,7 @@ fn archive_config<C>(
         freezer_key_page_cache: page_cache.clone(),
         freezer_value_partition: format!("{p}-freezer-value"),
         freezer_value_target_size: 1 << 28,
-        freezer_value_compression: None,
+        freezer_value_compression: compression,
         ordinal_partition: format!("{p}-ordinal"),
         items_per_section: NZU64!(1 << 14),
         freezer_key_write_buffer: NZUsize!(1 << 20),
@@ -160,13 +164,21 @@ where
                 "finalizations",
                 &page_cache,
                 Scheme::certificate_codec_config_unbounded(),
+                // Signatures do not compress.
+                None,
             ),
         )
         .await
         .expect("finalizations archive opens");
     let blocks: immutable::Archive<E, Hash, Arc<Block>> = immutable::Archive::init(
         context.child("blocks"),
-        archive_config(prefix, "blocks", &page_cache, config.block_limits),
+        archive_config(
+            prefix,
+            "blocks",
+            &page_cache,
+            config.block_limits,
+            config.block_compression,
+        ),
     )
     .await
     .expect("blocks archive opens");

@@ -5,6 +5,7 @@ pub mod api_money;
 pub mod chain;
 pub mod cheque_index;
 pub mod config;
+pub mod data_format;
 pub mod engine;
 pub mod gossip;
 pub mod index;

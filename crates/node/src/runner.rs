@@ -6,6 +6,7 @@ use crate::{
     api::{self, ApiState},
     chain::{Chain, ChainLimits},
     config::NodeConfig,
+    data_format::DataFormat,
     engine::{self, Channels, EngineConfig, NAMESPACE, channel},
     gossip,
     index::Index,
@@ -65,6 +66,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
+    let format = crate::data_format::open(&config.node.data_dir)?;
     let index = Index::open_with_cache(
         &config.node.data_dir.join("index.redb"),
         config.node.index_cache_mib << 20,
@@ -76,7 +78,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_tcp_nodelay(Some(true))
         .with_catch_panics(false);
     cw::Runner::new(runtime).start(move |context| async move {
-        run_in(context, config, genesis, validators, signer, index).await
+        run_in(context, config, genesis, validators, signer, index, format).await
     })
 }
 
@@ -87,6 +89,7 @@ async fn run_in(
     validators: Vec<ed25519::PublicKey>,
     signer: ed25519::PrivateKey,
     index: Index,
+    format: DataFormat,
 ) -> anyhow::Result<()> {
     let me = signer.public_key();
     let limits = ChainLimits {
@@ -116,6 +119,7 @@ async fn run_in(
         node = config.node.name,
         chain_id = %chain.chain_id,
         height = chain.committed().await.height,
+        data_format = format.0,
         "state opened"
     );
 
@@ -180,6 +184,7 @@ async fn run_in(
                 max_readings: config.consensus.max_block_readings,
                 max_bytes: config.consensus.max_block_bytes,
             },
+            block_compression: format.block_compression(),
         },
         chain.clone(),
         signer,

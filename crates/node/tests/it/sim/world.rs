@@ -810,6 +810,7 @@ async fn start_validator(
                             max_readings: 100,
                             max_bytes: 1 << 20,
                         },
+                        block_compression: Some(verity_node::data_format::BLOCK_COMPRESSION_LEVEL),
                     },
                     chain.clone(),
                     signer,
