@@ -173,7 +173,7 @@ enum Cmd {
         #[arg(long)]
         alg: Option<Algorithm>,
         /// Sign every reading before streaming starts, so that the offered rate does not
-        /// depend on how fast this machine signs (P-256 signing is slow).
+        /// depend on how fast this machine signs.
         #[arg(long)]
         presign: bool,
         #[command(flatten)]

@@ -99,6 +99,13 @@ pub struct P256Key {
     uncompressed: [u8; 65],
 }
 
+impl P256Key {
+    /// The key as an uncompressed SEC1 point (`04 ‖ x ‖ y`).
+    pub fn uncompressed(&self) -> &[u8; 65] {
+        &self.uncompressed
+    }
+}
+
 impl PublicKey {
     /// Parses and validates raw key bytes of `alg`.
     pub fn from_bytes(alg: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {

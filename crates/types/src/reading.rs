@@ -673,8 +673,20 @@ pub mod sign {
 
     /// Signs `payload` (a SenML CBOR pack) as reading `seq` of `device`.
     pub fn sign_payload(key: &SecretKey, device: &DeviceId, seq: u64, payload: Vec<u8>) -> Vec<u8> {
+        sign_payload_with(key.algorithm(), device, seq, payload, |tbs| key.sign(tbs))
+    }
+
+    /// Signs `payload` as reading `seq` of `device` with any signer of `alg`: `sign` is given
+    /// the COSE `Sig_structure` bytes and returns their signature.
+    pub fn sign_payload_with(
+        alg: Algorithm,
+        device: &DeviceId,
+        seq: u64,
+        payload: Vec<u8>,
+        sign: impl FnOnce(&[u8]) -> Signature,
+    ) -> Vec<u8> {
         use coset::{CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana};
-        let alg = match key.algorithm() {
+        let alg = match alg {
             Algorithm::Ed25519 => iana::Algorithm::EdDSA,
             Algorithm::P256 => iana::Algorithm::ES256,
         };
@@ -687,7 +699,7 @@ pub mod sign {
         CoseSign1Builder::new()
             .protected(protected)
             .payload(payload)
-            .create_signature(&[], |tbs| key.sign(tbs).0.to_vec())
+            .create_signature(&[], |tbs| sign(tbs).0.to_vec())
             .build()
             .to_tagged_vec()
             .expect("encoding a COSE_Sign1")
