@@ -26,6 +26,9 @@ pub const BLOCK_COMPRESSION_LEVEL: u8 = 3;
 /// Name of the marker file inside the data folder.
 pub const FILE_NAME: &str = "format";
 
+/// The folder inside the data folder that holds the consensus archives and ledger state.
+pub const STORAGE_DIR: &str = "storage";
+
 /// The layout of one data folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataFormat(pub u32);
@@ -97,7 +100,7 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
             Ok(DataFormat(found))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let legacy = fs::read_dir(data_dir.join("storage"))
+            let legacy = fs::read_dir(data_dir.join(STORAGE_DIR))
                 .map(|mut entries| entries.next().is_some())
                 .unwrap_or(false);
             let format = DataFormat(if legacy { 1 } else { CURRENT });

@@ -71,7 +71,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
         &config.node.data_dir.join("index.redb"),
         config.node.index_cache_mib << 20,
     )?;
-    let storage = config.node.data_dir.join("storage");
+    let storage = config.node.data_dir.join(crate::data_format::STORAGE_DIR);
     let runtime = cw::Config::new()
         .with_worker_threads(config.node.worker_threads)
         .with_storage_directory(storage)
