@@ -204,6 +204,10 @@ enum Cmd {
         /// and report each validator's peak memory and its trend.
         #[arg(long, value_name = "MINUTES")]
         soak: Option<f64>,
+        /// Run only these workloads (comma-separated; default: all). `ingest` includes the
+        /// latency and proof figures, which need its readings.
+        #[arg(long, value_delimiter = ',', value_name = "WORKLOADS")]
+        only: Vec<bench::Workload>,
     },
     /// Check a proof offline against the network's genesis file.
     Verify {
@@ -541,6 +545,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             json,
             keep,
             soak,
+            only,
         } => bench::run(bench::BenchArgs {
             validators,
             quick,
@@ -549,6 +554,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             json,
             keep,
             soak_minutes: soak,
+            only,
         }),
         Cmd::Status { node } => {
             print(&Client::new(&node.node).status()?);
