@@ -108,8 +108,8 @@ pub fn init(dir: &Path, validators: usize, ports: &Ports) -> anyhow::Result<()> 
     let mut keys = Vec::new();
     let mut genesis_validators = Vec::new();
     for i in 0..validators {
-        let seed = ed25519_consensus::SigningKey::new(rand_core::OsRng);
-        let public = hex::encode(seed.verification_key().to_bytes());
+        let seed = ed25519_zebra::SigningKey::new(rand_core::OsRng);
+        let public = hex::encode(<[u8; 32]>::from(seed.verification_key()));
         keys.push((hex::encode(seed.to_bytes()), public.clone()));
         genesis_validators.push(GenesisValidator {
             name: format!("node{i}"),

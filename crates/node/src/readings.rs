@@ -285,7 +285,7 @@ pub async fn verify_in_parallel(items: Vec<(Arc<Reading>, PublicKey)>) -> Vec<bo
 pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {
     use verity_types::Algorithm;
     let mut out = vec![false; items.len()];
-    let mut batch = ed25519_consensus::batch::Verifier::new();
+    let mut batch = ed25519_zebra::batch::Verifier::new();
     let mut in_batch = Vec::new();
     let messages: Vec<Vec<u8>> = items.iter().map(|(r, _)| r.signed_bytes()).collect();
     for (i, (reading, key)) in items.iter().enumerate() {
@@ -294,8 +294,8 @@ pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {
         }
         match key {
             verity_types::PublicKey::Ed25519(pk) => {
-                let vk = ed25519_consensus::VerificationKeyBytes::from(*pk);
-                let sig = ed25519_consensus::Signature::from(reading.signature().0);
+                let vk = ed25519_zebra::VerificationKeyBytes::from(*pk);
+                let sig = ed25519_zebra::Signature::from(reading.signature().0);
                 batch.queue((vk, sig, &messages[i]));
                 in_batch.push(i);
             }

@@ -114,7 +114,7 @@ impl PublicKey {
                 let arr: [u8; 32] = bytes
                     .try_into()
                     .map_err(|_| KeyError::InvalidPublicKey(alg))?;
-                ed25519_consensus::VerificationKey::try_from(arr)
+                ed25519_zebra::VerificationKey::try_from(arr)
                     .map_err(|_| KeyError::InvalidPublicKey(alg))?;
                 Ok(Self::Ed25519(arr))
             }
@@ -163,9 +163,9 @@ impl PublicKey {
     pub fn verify(&self, msg: &[u8], sig: &Signature, low_s_only: bool) -> Result<(), KeyError> {
         match self {
             Self::Ed25519(pk) => {
-                let vk = ed25519_consensus::VerificationKey::try_from(*pk)
+                let vk = ed25519_zebra::VerificationKey::try_from(*pk)
                     .map_err(|_| KeyError::InvalidPublicKey(Algorithm::Ed25519))?;
-                vk.verify(&ed25519_consensus::Signature::from(sig.0), msg)
+                vk.verify(&ed25519_zebra::Signature::from(sig.0), msg)
                     .map_err(|_| KeyError::BadSignature)
             }
             Self::P256(k) => {
@@ -300,7 +300,7 @@ impl Read for Signature {
 #[derive(Clone)]
 pub enum SecretKey {
     /// Ed25519.
-    Ed25519(ed25519_consensus::SigningKey),
+    Ed25519(ed25519_zebra::SigningKey),
     /// P-256.
     P256(p256::ecdsa::SigningKey),
 }
@@ -310,7 +310,7 @@ impl SecretKey {
     pub fn generate(alg: Algorithm) -> Self {
         let mut rng = rand_core::OsRng;
         match alg {
-            Algorithm::Ed25519 => Self::Ed25519(ed25519_consensus::SigningKey::new(rng)),
+            Algorithm::Ed25519 => Self::Ed25519(ed25519_zebra::SigningKey::new(rng)),
             Algorithm::P256 => Self::P256(p256::ecdsa::SigningKey::random(&mut rng)),
         }
     }
@@ -321,7 +321,7 @@ impl SecretKey {
             .try_into()
             .map_err(|_| KeyError::InvalidSecretKey(alg))?;
         match alg {
-            Algorithm::Ed25519 => Ok(Self::Ed25519(ed25519_consensus::SigningKey::from(arr))),
+            Algorithm::Ed25519 => Ok(Self::Ed25519(ed25519_zebra::SigningKey::from(arr))),
             Algorithm::P256 => p256::ecdsa::SigningKey::from_bytes(&arr.into())
                 .map(Self::P256)
                 .map_err(|_| KeyError::InvalidSecretKey(alg)),
@@ -347,7 +347,7 @@ impl SecretKey {
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         match self {
-            Self::Ed25519(k) => PublicKey::Ed25519(k.verification_key().to_bytes()),
+            Self::Ed25519(k) => PublicKey::Ed25519(k.verification_key().into()),
             Self::P256(k) => {
                 let vk = k.verifying_key();
                 let mut p = P256Key {
@@ -425,6 +425,96 @@ impl KeyFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every encoding of a point of small order that ZIP-215 accepts: the 8 canonical ones and
+    /// the 6 non-canonical ones (a y coordinate of p or p + 1, or a sign bit set where x = 0).
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        let mut out: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|p| p.compress().to_bytes())
+            .collect();
+        let mut p_plus = |low: u8, sign: bool| {
+            // p = 2^255 - 19, little-endian, plus 0 or 1.
+            let mut b = [0xff; 32];
+            b[0] = low;
+            b[31] = if sign { 0xff } else { 0x7f };
+            out.push(b);
+        };
+        p_plus(0xed, false);
+        p_plus(0xed, true);
+        p_plus(0xee, false);
+        p_plus(0xee, true);
+        let mut one_negative = [0u8; 32];
+        one_negative[0] = 1;
+        one_negative[31] = 0x80;
+        out.push(one_negative);
+        let mut minus_one_negative = [0xff; 32];
+        minus_one_negative[0] = 0xec;
+        out.push(minus_one_negative);
+        out
+    }
+
+    /// Validators must agree on which Ed25519 signatures are valid, and a node checks some
+    /// one by one and some in batches: both follow ZIP-215, which accepts every one of these
+    /// edge cases (small-order key and R, S = 0, non-canonical point encodings), and both
+    /// refuse a non-canonical S.
+    #[test]
+    fn ed25519_follows_zip215_singly_and_in_batches() {
+        let encodings = small_order_encodings();
+        assert_eq!(encodings.len(), 14);
+        let msg = b"Zcash";
+        let mut batch = ed25519_zebra::batch::Verifier::new();
+        for a in &encodings {
+            let key = PublicKey::from_bytes(Algorithm::Ed25519, a)
+                .expect("ZIP-215 accepts every small-order encoding as a key");
+            for r in &encodings {
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(r);
+                assert_eq!(
+                    key.verify(msg, &Signature(sig), false),
+                    Ok(()),
+                    "A = {}, R = {}",
+                    hex::encode(a),
+                    hex::encode(r)
+                );
+                batch.queue((
+                    ed25519_zebra::VerificationKeyBytes::from(*a),
+                    ed25519_zebra::Signature::from(sig),
+                    &msg[..],
+                ));
+                // S = L (the group order) is not canonical: refused.
+                let mut s_is_l = sig;
+                s_is_l[32..].copy_from_slice(&[
+                    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde,
+                    0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+                ]);
+                assert_eq!(
+                    key.verify(msg, &Signature(s_is_l), false),
+                    Err(KeyError::BadSignature)
+                );
+            }
+        }
+        assert!(batch.verify(rand_core::OsRng).is_ok());
+        // A batch holding one bad signature fails as a whole.
+        let k = SecretKey::generate(Algorithm::Ed25519);
+        let mut bad = k.sign(msg).0;
+        bad[5] ^= 1;
+        let mut batch = ed25519_zebra::batch::Verifier::new();
+        let PublicKey::Ed25519(pk) = k.public_key() else {
+            unreachable!()
+        };
+        batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(pk),
+            ed25519_zebra::Signature::from(bad),
+            &msg[..],
+        ));
+        batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(encodings[0]),
+            ed25519_zebra::Signature::from([0u8; 64]),
+            &msg[..],
+        ));
+        assert!(batch.verify(rand_core::OsRng).is_err());
+    }
 
     #[test]
     fn sign_verify_both_algorithms() {

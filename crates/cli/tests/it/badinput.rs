@@ -1313,7 +1313,7 @@ async fn within<T, E: std::fmt::Display>(
 
 /// A fresh consensus key that no genesis names.
 fn stranger_key(dir: &std::path::Path) -> commonware_cryptography::ed25519::PrivateKey {
-    let seed = ed25519_consensus::SigningKey::new(rand_core::OsRng);
+    let seed = ed25519_zebra::SigningKey::new(rand_core::OsRng);
     let path = dir.join("stranger.key");
     std::fs::write(&path, hex::encode(seed.to_bytes())).unwrap();
     verity_node::runner::read_validator_key(&path).unwrap()
