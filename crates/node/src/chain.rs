@@ -5,7 +5,7 @@
 //! applies finalized blocks in height order, as marshal delivers them.
 
 use crate::{
-    index::{Index, IndexedReading},
+    index::{FinalizedBlock, Index, IndexedReading},
     pool::Pool,
     readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier, verify_cost},
 };
@@ -1045,19 +1045,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             }
         }
         if let Some(index) = &self.index {
-            let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
-            index
-                .index_block(height, block.header.timestamp_ms, &executed.receipts)
-                .map_err(|e| fail(e.to_string()))?;
-            index
-                .index_cheques(
-                    height,
-                    block.header.timestamp_ms,
-                    &ids,
-                    &executed.cheque_events,
-                    &touched_cheques,
-                )
-                .map_err(|e| fail(e.to_string()))?;
+            let tx_ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
             let readings: Vec<IndexedReading<'_>> = block
                 .readings
                 .iter()
@@ -1069,13 +1057,17 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 })
                 .collect();
             index
-                .index_readings(
+                .index_finalized(&FinalizedBlock {
                     height,
-                    block.header.timestamp_ms,
-                    &readings,
-                    &block.txs,
-                    &touched,
-                )
+                    timestamp_ms: block.header.timestamp_ms,
+                    receipts: &executed.receipts,
+                    txs: &block.txs,
+                    tx_ids: &tx_ids,
+                    cheque_events: &executed.cheque_events,
+                    cheques: &touched_cheques,
+                    readings: &readings,
+                    devices: &touched,
+                })
                 .map_err(|e| fail(e.to_string()))?;
         }
         store

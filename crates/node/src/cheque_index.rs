@@ -100,76 +100,6 @@ pub struct ChequeQuery {
 }
 
 impl Index {
-    /// Indexes a finalized block's cheque events and the records, after the block, of every
-    /// cheque it touched (idempotent).
-    pub fn index_cheques(
-        &self,
-        height: u64,
-        timestamp_ms: u64,
-        tx_ids: &[Hash],
-        events: &[(u32, ChequeEvent)],
-        records: &[ChequeRecord],
-    ) -> Result<(), IndexError> {
-        let w = self.db.begin_write().map_err(ie)?;
-        {
-            let mut ev_table = w.open_table(CHEQUE_EVENTS).map_err(ie)?;
-            for (index, ev) in events {
-                let tx_id = tx_ids.get(*index as usize).map(|h| h.to_string());
-                let v = json!({
-                    "action": ev.action,
-                    "by": ev.by.to_string(),
-                    "to": ev.to.map(|a| a.to_string()),
-                    "detail": ev.detail,
-                    "height": height,
-                    "timestamp_ms": timestamp_ms,
-                    "tx_id": tx_id,
-                });
-                let mut k = ev.cheque.0.to_vec();
-                k.extend_from_slice(&height.to_be_bytes());
-                k.extend_from_slice(&index.to_be_bytes());
-                let v = serde_json::to_vec(&v).map_err(ie)?;
-                ev_table.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
-            }
-            let mut cheques = w.open_table(CHEQUES).map_err(ie)?;
-            let mut parties = w.open_table(CHEQUE_PARTIES).map_err(ie)?;
-            let mut states = w.open_table(CHEQUE_STATES).map_err(ie)?;
-            for c in records {
-                let id = c.id.to_string();
-                let old: Option<Value> = cheques
-                    .get(c.id.0.as_slice())
-                    .map_err(ie)?
-                    .map(|v| serde_json::from_slice(v.value()))
-                    .transpose()
-                    .map_err(ie)?;
-                if let Some(old) = old {
-                    let holder = old["holder"].as_str().unwrap_or_default();
-                    let state = old["state"].as_str().unwrap_or_default();
-                    parties
-                        .remove(party_key(b'h', holder, &id).as_slice())
-                        .map_err(ie)?;
-                    states
-                        .remove(state_key(state, &id).as_slice())
-                        .map_err(ie)?;
-                }
-                let j = cheque_json(c);
-                let v = serde_json::to_vec(&j).map_err(ie)?;
-                cheques
-                    .insert(c.id.0.as_slice(), v.as_slice())
-                    .map_err(ie)?;
-                parties
-                    .insert(party_key(b'd', &c.drawer.to_string(), &id).as_slice(), ())
-                    .map_err(ie)?;
-                parties
-                    .insert(party_key(b'h', &c.holder.to_string(), &id).as_slice(), ())
-                    .map_err(ie)?;
-                states
-                    .insert(state_key(c.state(), &id).as_slice(), ())
-                    .map_err(ie)?;
-            }
-        }
-        w.commit().map_err(ie)
-    }
-
     /// A cheque's lifecycle events, oldest first.
     pub fn cheque_events(&self, id: &Hash, limit: usize) -> Result<Vec<Value>, IndexError> {
         let r = self.db.begin_read().map_err(ie)?;
@@ -266,4 +196,70 @@ impl Index {
             next_after: if more { last_seen } else { None },
         })
     }
+}
+
+/// Writes a finalized block's cheque events and records into `w` (see [Index::index_finalized]).
+pub(crate) fn write_cheques(
+    w: &WriteTransaction,
+    height: u64,
+    timestamp_ms: u64,
+    tx_ids: &[Hash],
+    events: &[(u32, ChequeEvent)],
+    records: &[ChequeRecord],
+) -> Result<(), IndexError> {
+    let mut ev_table = w.open_table(CHEQUE_EVENTS).map_err(ie)?;
+    for (index, ev) in events {
+        let tx_id = tx_ids.get(*index as usize).map(|h| h.to_string());
+        let v = json!({
+            "action": ev.action,
+            "by": ev.by.to_string(),
+            "to": ev.to.map(|a| a.to_string()),
+            "detail": ev.detail,
+            "height": height,
+            "timestamp_ms": timestamp_ms,
+            "tx_id": tx_id,
+        });
+        let mut k = ev.cheque.0.to_vec();
+        k.extend_from_slice(&height.to_be_bytes());
+        k.extend_from_slice(&index.to_be_bytes());
+        let v = serde_json::to_vec(&v).map_err(ie)?;
+        ev_table.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
+    }
+    let mut cheques = w.open_table(CHEQUES).map_err(ie)?;
+    let mut parties = w.open_table(CHEQUE_PARTIES).map_err(ie)?;
+    let mut states = w.open_table(CHEQUE_STATES).map_err(ie)?;
+    for c in records {
+        let id = c.id.to_string();
+        let old: Option<Value> = cheques
+            .get(c.id.0.as_slice())
+            .map_err(ie)?
+            .map(|v| serde_json::from_slice(v.value()))
+            .transpose()
+            .map_err(ie)?;
+        if let Some(old) = old {
+            let holder = old["holder"].as_str().unwrap_or_default();
+            let state = old["state"].as_str().unwrap_or_default();
+            parties
+                .remove(party_key(b'h', holder, &id).as_slice())
+                .map_err(ie)?;
+            states
+                .remove(state_key(state, &id).as_slice())
+                .map_err(ie)?;
+        }
+        let j = cheque_json(c);
+        let v = serde_json::to_vec(&j).map_err(ie)?;
+        cheques
+            .insert(c.id.0.as_slice(), v.as_slice())
+            .map_err(ie)?;
+        parties
+            .insert(party_key(b'd', &c.drawer.to_string(), &id).as_slice(), ())
+            .map_err(ie)?;
+        parties
+            .insert(party_key(b'h', &c.holder.to_string(), &id).as_slice(), ())
+            .map_err(ie)?;
+        states
+            .insert(state_key(c.state(), &id).as_slice(), ())
+            .map_err(ie)?;
+    }
+    Ok(())
 }

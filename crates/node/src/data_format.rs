@@ -5,9 +5,13 @@
 //! | --- | --- |
 //! | 1 | the first layout; folders written before the `format` file existed are format 1 |
 //! | 2 | finalized blocks are stored zstd-compressed ([BLOCK_COMPRESSION_LEVEL]) |
+//! | 3 | as 2, and the index keeps transaction receipts and history entries in a compact binary encoding instead of JSON |
 //!
-//! A node keeps the format a folder was created with: format 1 folders keep working,
-//! uncompressed, and a new folder starts at [CURRENT].
+//! A new folder starts at [CURRENT]. A format 2 folder becomes format 3 when a node opens it:
+//! its blocks are already compressed, the index reads the JSON entries written before and
+//! writes compact ones from then on, and a Verity that knows only formats 1 and 2 then refuses
+//! the folder instead of misreading it. A format 1 folder stays format 1: its blocks stay
+//! uncompressed and its index keeps writing JSON.
 
 use std::{
     fs,
@@ -16,7 +20,7 @@ use std::{
 };
 
 /// The format a new data folder is created with.
-pub const CURRENT: u32 = 2;
+pub const CURRENT: u32 = 3;
 
 /// zstd level of the finalized-blocks archive from format 2 on. Level 3 halves the size of
 /// a block of readings (device ids, record names and units repeat) at a cost far below a
@@ -37,6 +41,11 @@ impl DataFormat {
     /// The zstd level of the finalized-blocks archive, if it is compressed.
     pub fn block_compression(self) -> Option<u8> {
         (self.0 >= 2).then_some(BLOCK_COMPRESSION_LEVEL)
+    }
+
+    /// Whether the index writes receipts and history entries in the compact encoding.
+    pub fn compact_index(self) -> bool {
+        self.0 >= 3
     }
 }
 
@@ -97,6 +106,11 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
                     found,
                 });
             }
+            if found == 2 {
+                // Format 3 differs only in what the index writes from now on.
+                write_marker(data_dir, DataFormat(3)).map_err(io_err)?;
+                return Ok(DataFormat(3));
+            }
             Ok(DataFormat(found))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -143,10 +157,24 @@ mod tests {
         let f = open(dir.path()).unwrap();
         assert_eq!(f, DataFormat(1));
         assert_eq!(f.block_compression(), None);
+        assert!(!f.compact_index());
         // The guess is recorded, so it cannot change later.
         let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert_eq!(text.trim(), "1");
         assert_eq!(open(dir.path()).unwrap(), DataFormat(1));
+    }
+
+    #[test]
+    fn a_format_2_folder_becomes_format_3_and_keeps_compressed_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
+        fs::write(dir.path().join(FILE_NAME), "2\n").unwrap();
+        let f = open(dir.path()).unwrap();
+        assert_eq!(f, DataFormat(3));
+        assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
+        assert!(f.compact_index());
+        let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(text.trim(), "3");
     }
 
     #[test]

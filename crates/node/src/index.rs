@@ -2,22 +2,31 @@
 //! database made for range scans): where each transaction was committed, each account's
 //! history of movements, each reading with its outcome, each device's readings by time, the
 //! latest value per sensor, the device registry's summaries and lifecycle events. It records
-//! the height it reflects. It is written before the ledger state commits a block, and on start
+//! the height it reflects. Each block is written in one database transaction (one commit to
+//! disk), before the ledger state commits the block, and on start
 //! the transaction and history entries above the state's height are cut off, so a crash in
 //! between is repaired when the block is executed again. The reading and device tables are
 //! keyed by what they describe and written with the same values when a block is indexed again,
 //! so they need no cutting.
 
-use redb::{Database, ReadableTable, TableDefinition};
+use bytes::Buf as _;
+use commonware_codec::{DecodeExt as _, EncodeSize as _, ReadExt as _, Write as _};
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, btree_map::Entry},
     path::Path,
 };
-use verity_ledger::{Receipt, devices::DeviceRecord};
+use verity_ledger::{
+    Receipt,
+    cheques::{ChequeEvent, ChequeRecord},
+    devices::DeviceRecord,
+};
 use verity_types::{
     AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody,
-    proof::ProvenReceipt, reading::Record,
+    proof::ProvenReceipt,
+    reading::Record,
+    receipt::{MAX_OUTCOME_LEN, Movement},
 };
 
 /// Page cache of an index opened with [Index::open]: the default of `node.index_cache_mib`.
@@ -105,9 +114,33 @@ fn height_key(height: u64, seq: u32) -> [u8; 12] {
     k
 }
 
+/// What a finalized block adds to the index (see [Index::index_finalized]).
+pub struct FinalizedBlock<'a> {
+    /// Its height.
+    pub height: u64,
+    /// Its time, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The receipts of its transactions.
+    pub receipts: &'a [Receipt],
+    /// Its transactions.
+    pub txs: &'a [SignedTransaction],
+    /// The ids of its transactions, in order.
+    pub tx_ids: &'a [Hash],
+    /// Its cheque events, each with the index of the transaction that caused it.
+    pub cheque_events: &'a [(u32, ChequeEvent)],
+    /// The records, after the block, of every cheque it touched.
+    pub cheques: &'a [ChequeRecord],
+    /// Its readings with their outcomes.
+    pub readings: &'a [IndexedReading<'a>],
+    /// The records, after the block, of every device it touched.
+    pub devices: &'a [DeviceRecord],
+}
+
 /// The index database.
 pub struct Index {
     pub(crate) db: Database,
+    /// Write receipts and history compactly (data format 3 on), or as JSON (format 1).
+    compact: bool,
 }
 
 impl Index {
@@ -139,7 +172,15 @@ impl Index {
             crate::cheque_index::create_tables(&w)?;
         }
         w.commit().map_err(ie)?;
-        Ok(Self { db })
+        Ok(Self { db, compact: true })
+    }
+
+    /// Makes this index write receipts and history entries as JSON, as Verity did before data
+    /// format 3, so that the folder stays readable by the Verity that wrote it
+    /// ([crate::data_format]). Both encodings are always read.
+    pub fn writing_json_entries(mut self) -> Self {
+        self.compact = false;
+        self
     }
 
     /// The highest height indexed.
@@ -147,6 +188,24 @@ impl Index {
         let r = self.db.begin_read().map_err(ie)?;
         let t = r.open_table(META).map_err(ie)?;
         Ok(t.get(INDEXED_HEIGHT).map_err(ie)?.map(|v| v.value()))
+    }
+
+    /// Indexes everything a finalized block adds (transactions, receipts, history, cheques,
+    /// readings, devices) in one database transaction: one commit to disk per block.
+    /// Idempotent.
+    pub fn index_finalized(&self, b: &FinalizedBlock<'_>) -> Result<(), IndexError> {
+        let w = self.db.begin_write().map_err(ie)?;
+        write_block(&w, self.compact, b.height, b.timestamp_ms, b.receipts)?;
+        crate::cheque_index::write_cheques(
+            &w,
+            b.height,
+            b.timestamp_ms,
+            b.tx_ids,
+            b.cheque_events,
+            b.cheques,
+        )?;
+        write_readings(&w, b.height, b.timestamp_ms, b.readings, b.txs, b.devices)?;
+        w.commit().map_err(ie)
     }
 
     /// Indexes a finalized block's transactions, receipts and movements of value
@@ -158,58 +217,7 @@ impl Index {
         receipts: &[Receipt],
     ) -> Result<(), IndexError> {
         let w = self.db.begin_write().map_err(ie)?;
-        {
-            let mut txs = w.open_table(TXS).map_err(ie)?;
-            let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
-            let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
-            for r in receipts {
-                txs.insert(r.tx_id.0.as_slice(), (height, r.index))
-                    .map_err(ie)?;
-                height_txs
-                    .insert(height_key(height, r.index).as_slice(), r.tx_id.0.as_slice())
-                    .map_err(ie)?;
-                let proven = ProvenReceipt {
-                    outcome: r.outcome.clone(),
-                    movements: r.movements.clone(),
-                };
-                let v = serde_json::to_vec(&proven).map_err(ie)?;
-                tx_receipts
-                    .insert(r.tx_id.0.as_slice(), v.as_slice())
-                    .map_err(ie)?;
-            }
-            let mut history = w.open_table(HISTORY).map_err(ie)?;
-            let mut height_history = w.open_table(HEIGHT_HISTORY).map_err(ie)?;
-            let movements = receipts
-                .iter()
-                .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)));
-            for (seq, (tx_id, m)) in movements.enumerate() {
-                let seq = seq as u32;
-                let entry = HistoryEntry {
-                    account: m.account,
-                    asset: m.asset.to_string(),
-                    delta: m.delta.to_string(),
-                    direction: if m.delta < 0 { "out" } else { "in" }.to_string(),
-                    counterparty: m.counterparty,
-                    kind: m.kind.as_str().to_string(),
-                    memo: m.memo.clone(),
-                    height,
-                    timestamp_ms,
-                    tx_id: tx_id.to_string(),
-                    balance_after: m.balance_after,
-                    seq,
-                };
-                let key = history_key(&m.account, height, seq);
-                let value = serde_json::to_vec(&entry).map_err(ie)?;
-                history
-                    .insert(key.as_slice(), value.as_slice())
-                    .map_err(ie)?;
-                height_history
-                    .insert(height_key(height, seq).as_slice(), key.as_slice())
-                    .map_err(ie)?;
-            }
-            let mut meta = w.open_table(META).map_err(ie)?;
-            meta.insert(INDEXED_HEIGHT, height).map_err(ie)?;
-        }
+        write_block(&w, self.compact, height, timestamp_ms, receipts)?;
         w.commit().map_err(ie)
     }
 
@@ -219,7 +227,7 @@ impl Index {
         let t = r.open_table(TX_RECEIPTS).map_err(ie)?;
         t.get(id.0.as_slice())
             .map_err(ie)?
-            .map(|v| serde_json::from_slice(v.value()).map_err(ie))
+            .map(|v| decode_receipt(v.value()))
             .transpose()
     }
 
@@ -316,7 +324,7 @@ impl Index {
                     break;
                 }
                 scanned += 1;
-                let e: HistoryEntry = serde_json::from_slice(v.value()).map_err(ie)?;
+                let e = decode_history(k.value(), v.value())?;
                 last = Some((e.height, e.seq));
                 // Block time never decreases with height, so past the time window nothing
                 // further can match.
@@ -518,92 +526,7 @@ impl Index {
         devices: &[DeviceRecord],
     ) -> Result<(), IndexError> {
         let w = self.db.begin_write().map_err(ie)?;
-        {
-            let mut by_id = w.open_table(READINGS).map_err(ie)?;
-            let mut by_device = w.open_table(DEVICE_READINGS).map_err(ie)?;
-            let mut latest = w.open_table(LATEST).map_err(ie)?;
-            let mut newest: BTreeMap<Vec<u8>, (&Record, &Reading)> = BTreeMap::new();
-            for ir in readings {
-                let r = ir.reading;
-                let stored = StoredReading {
-                    height,
-                    index: ir.index,
-                    rejected: ir.rejected,
-                    bytes: r.bytes().to_vec(),
-                };
-                if ir.rejected.is_some() {
-                    // Kept whole under its id: it is not among the device's readings.
-                    let mut v = vec![1u8];
-                    v.extend_from_slice(&stored.encode());
-                    by_id
-                        .insert(r.id().0.as_slice(), v.as_slice())
-                        .map_err(ie)?;
-                    continue;
-                }
-                let key = device_reading_key(r.device(), reading_time_ms(r), r.seq());
-                by_device
-                    .insert(key.as_slice(), stored.encode().as_slice())
-                    .map_err(ie)?;
-                let mut v = vec![0u8];
-                v.extend_from_slice(&key);
-                by_id
-                    .insert(r.id().0.as_slice(), v.as_slice())
-                    .map_err(ie)?;
-                for rec in r.records() {
-                    let mut k = device_prefix(r.device());
-                    k.extend_from_slice(rec.name.as_bytes());
-                    match newest.entry(k) {
-                        Entry::Vacant(v) => {
-                            v.insert((rec, r));
-                        }
-                        Entry::Occupied(mut o) if rec.time >= o.get().0.time => {
-                            o.insert((rec, r));
-                        }
-                        Entry::Occupied(_) => {}
-                    }
-                }
-            }
-            // One look-up and at most one write per device and record name, however many
-            // readings of it the block holds.
-            for (k, (rec, r)) in newest {
-                let newer = match latest.get(k.as_slice()).map_err(ie)? {
-                    Some(old) => {
-                        let old: serde_json::Value =
-                            serde_json::from_slice(old.value()).map_err(ie)?;
-                        old["t"].as_f64().is_none_or(|t| rec.time >= t)
-                    }
-                    None => true,
-                };
-                if newer {
-                    let mut j = rec.to_json();
-                    j["reading_id"] = hex::encode(r.id().0).into();
-                    j["seq"] = r.seq().into();
-                    j["height"] = height.into();
-                    let v = serde_json::to_vec(&j).map_err(ie)?;
-                    latest.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
-                }
-            }
-            let mut events = w.open_table(DEVICE_EVENTS).map_err(ie)?;
-            for (i, tx) in txs.iter().enumerate() {
-                let Some((device, mut event)) = device_event(tx) else {
-                    continue;
-                };
-                event["height"] = height.into();
-                event["timestamp_ms"] = timestamp_ms.into();
-                event["tx_id"] = hex::encode(tx.id().0).into();
-                event["by"] = tx.tx.account().to_string().into();
-                let mut k = device_prefix(device);
-                k.extend_from_slice(&height.to_be_bytes());
-                k.extend_from_slice(&(i as u32).to_be_bytes());
-                let v = serde_json::to_vec(&event).map_err(ie)?;
-                events.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
-            }
-            let mut summaries = w.open_table(DEVICES).map_err(ie)?;
-            for d in devices {
-                let v = serde_json::to_vec(&device_json(d)).map_err(ie)?;
-                summaries.insert(d.id.as_str(), v.as_slice()).map_err(ie)?;
-            }
-        }
+        write_readings(&w, height, timestamp_ms, readings, txs, devices)?;
         w.commit().map_err(ie)
     }
 
@@ -766,4 +689,425 @@ impl Index {
 fn parse_cursor64(c: &str) -> Option<(u64, u64)> {
     let (a, b) = c.split_once('-')?;
     Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The first byte of a receipt or history value in the compact encoding. Folders written
+/// before it hold JSON there, which always starts with `{`; both are read.
+const COMPACT: u8 = 1;
+
+/// A receipt as [Index::tx_receipt] keeps it: `COMPACT ‖ outcome len u8 ‖ outcome ‖ count u16 ‖
+/// movements` (each as in the receipt leaf, docs/proofs.md).
+fn encode_receipt(outcome: &str, movements: &[Movement]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(
+        4 + outcome.len() + movements.iter().map(|m| m.encode_size()).sum::<usize>(),
+    );
+    v.push(COMPACT);
+    let outcome = &outcome.as_bytes()[..outcome.len().min(MAX_OUTCOME_LEN)];
+    v.push(outcome.len() as u8);
+    v.extend_from_slice(outcome);
+    v.extend_from_slice(&(movements.len() as u16).to_be_bytes());
+    for m in movements {
+        m.write(&mut v);
+    }
+    v
+}
+
+fn decode_receipt(v: &[u8]) -> Result<ProvenReceipt, IndexError> {
+    let corrupt = || IndexError::Db("corrupt receipt entry".into());
+    match v.first() {
+        Some(b'{') => serde_json::from_slice(v).map_err(ie),
+        Some(&COMPACT) => {
+            let mut buf = bytes::Bytes::copy_from_slice(&v[1..]);
+            let len = *v.get(1).ok_or_else(corrupt)? as usize;
+            buf.advance(1);
+            if buf.remaining() < len + 2 {
+                return Err(corrupt());
+            }
+            let outcome = String::from_utf8(buf.split_to(len).to_vec()).map_err(|_| corrupt())?;
+            let count = buf.get_u16() as usize;
+            let movements = (0..count)
+                .map(|_| Movement::read(&mut buf))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| corrupt())?;
+            if buf.has_remaining() {
+                return Err(corrupt());
+            }
+            Ok(ProvenReceipt { outcome, movements })
+        }
+        _ => Err(corrupt()),
+    }
+}
+
+/// A history entry as the index keeps it under its key (account ‖ height ‖ seq):
+/// `COMPACT ‖ block time u64 ‖ tx id ‖ movement`.
+fn encode_history(timestamp_ms: u64, tx_id: &Hash, m: &Movement) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + 8 + 32 + m.encode_size());
+    v.push(COMPACT);
+    v.extend_from_slice(&timestamp_ms.to_be_bytes());
+    v.extend_from_slice(&tx_id.0);
+    m.write(&mut v);
+    v
+}
+
+fn decode_history(key: &[u8], v: &[u8]) -> Result<HistoryEntry, IndexError> {
+    let corrupt = || IndexError::Db("corrupt history entry".into());
+    match v.first() {
+        Some(b'{') => serde_json::from_slice(v).map_err(ie),
+        Some(&COMPACT) if v.len() > 41 && key.len() == 32 => {
+            let height = u64::from_be_bytes(key[20..28].try_into().expect("8 bytes"));
+            let seq = u32::from_be_bytes(key[28..].try_into().expect("4 bytes"));
+            let timestamp_ms = u64::from_be_bytes(v[1..9].try_into().expect("8 bytes"));
+            let tx_id = Hash::from(<[u8; 32]>::try_from(&v[9..41]).expect("32 bytes"));
+            let m =
+                Movement::decode(bytes::Bytes::copy_from_slice(&v[41..])).map_err(|_| corrupt())?;
+            Ok(history_entry(height, seq, timestamp_ms, &tx_id, &m))
+        }
+        _ => Err(corrupt()),
+    }
+}
+
+fn history_entry(
+    height: u64,
+    seq: u32,
+    timestamp_ms: u64,
+    tx_id: &Hash,
+    m: &Movement,
+) -> HistoryEntry {
+    HistoryEntry {
+        account: m.account,
+        asset: m.asset.to_string(),
+        delta: m.delta.to_string(),
+        direction: if m.delta < 0 { "out" } else { "in" }.to_string(),
+        counterparty: m.counterparty,
+        kind: m.kind.as_str().to_string(),
+        memo: m.memo.clone(),
+        height,
+        timestamp_ms,
+        tx_id: tx_id.to_string(),
+        balance_after: m.balance_after,
+        seq,
+    }
+}
+
+/// Writes a finalized block's transactions, receipts and history into `w`.
+fn write_block(
+    w: &WriteTransaction,
+    compact: bool,
+    height: u64,
+    timestamp_ms: u64,
+    receipts: &[Receipt],
+) -> Result<(), IndexError> {
+    let mut txs = w.open_table(TXS).map_err(ie)?;
+    let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
+    let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
+    for r in receipts {
+        txs.insert(r.tx_id.0.as_slice(), (height, r.index))
+            .map_err(ie)?;
+        height_txs
+            .insert(height_key(height, r.index).as_slice(), r.tx_id.0.as_slice())
+            .map_err(ie)?;
+        let v = if compact {
+            encode_receipt(&r.outcome, &r.movements)
+        } else {
+            serde_json::to_vec(&ProvenReceipt {
+                outcome: r.outcome.clone(),
+                movements: r.movements.clone(),
+            })
+            .map_err(ie)?
+        };
+        tx_receipts
+            .insert(r.tx_id.0.as_slice(), v.as_slice())
+            .map_err(ie)?;
+    }
+    let mut history = w.open_table(HISTORY).map_err(ie)?;
+    let mut height_history = w.open_table(HEIGHT_HISTORY).map_err(ie)?;
+    let movements = receipts
+        .iter()
+        .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)));
+    for (seq, (tx_id, m)) in movements.enumerate() {
+        let seq = seq as u32;
+        let key = history_key(&m.account, height, seq);
+        let value = if compact {
+            encode_history(timestamp_ms, tx_id, m)
+        } else {
+            serde_json::to_vec(&history_entry(height, seq, timestamp_ms, tx_id, m)).map_err(ie)?
+        };
+        history
+            .insert(key.as_slice(), value.as_slice())
+            .map_err(ie)?;
+        height_history
+            .insert(height_key(height, seq).as_slice(), key.as_slice())
+            .map_err(ie)?;
+    }
+    let mut meta = w.open_table(META).map_err(ie)?;
+    meta.insert(INDEXED_HEIGHT, height).map_err(ie)?;
+    Ok(())
+}
+
+/// Writes a finalized block's readings and device changes into `w`.
+fn write_readings(
+    w: &WriteTransaction,
+    height: u64,
+    timestamp_ms: u64,
+    readings: &[IndexedReading<'_>],
+    txs: &[SignedTransaction],
+    devices: &[DeviceRecord],
+) -> Result<(), IndexError> {
+    let mut by_id = w.open_table(READINGS).map_err(ie)?;
+    let mut by_device = w.open_table(DEVICE_READINGS).map_err(ie)?;
+    let mut latest = w.open_table(LATEST).map_err(ie)?;
+    let mut newest: BTreeMap<Vec<u8>, (&Record, &Reading)> = BTreeMap::new();
+    for ir in readings {
+        let r = ir.reading;
+        let stored = StoredReading {
+            height,
+            index: ir.index,
+            rejected: ir.rejected,
+            bytes: r.bytes().to_vec(),
+        };
+        if ir.rejected.is_some() {
+            // Kept whole under its id: it is not among the device's readings.
+            let mut v = vec![1u8];
+            v.extend_from_slice(&stored.encode());
+            by_id
+                .insert(r.id().0.as_slice(), v.as_slice())
+                .map_err(ie)?;
+            continue;
+        }
+        let key = device_reading_key(r.device(), reading_time_ms(r), r.seq());
+        by_device
+            .insert(key.as_slice(), stored.encode().as_slice())
+            .map_err(ie)?;
+        let mut v = vec![0u8];
+        v.extend_from_slice(&key);
+        by_id
+            .insert(r.id().0.as_slice(), v.as_slice())
+            .map_err(ie)?;
+        for rec in r.records() {
+            let mut k = device_prefix(r.device());
+            k.extend_from_slice(rec.name.as_bytes());
+            match newest.entry(k) {
+                Entry::Vacant(v) => {
+                    v.insert((rec, r));
+                }
+                Entry::Occupied(mut o) if rec.time >= o.get().0.time => {
+                    o.insert((rec, r));
+                }
+                Entry::Occupied(_) => {}
+            }
+        }
+    }
+    // One look-up and at most one write per device and record name, however many
+    // readings of it the block holds.
+    for (k, (rec, r)) in newest {
+        let newer = match latest.get(k.as_slice()).map_err(ie)? {
+            Some(old) => {
+                let old: serde_json::Value = serde_json::from_slice(old.value()).map_err(ie)?;
+                old["t"].as_f64().is_none_or(|t| rec.time >= t)
+            }
+            None => true,
+        };
+        if newer {
+            let mut j = rec.to_json();
+            j["reading_id"] = hex::encode(r.id().0).into();
+            j["seq"] = r.seq().into();
+            j["height"] = height.into();
+            let v = serde_json::to_vec(&j).map_err(ie)?;
+            latest.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
+        }
+    }
+    let mut events = w.open_table(DEVICE_EVENTS).map_err(ie)?;
+    for (i, tx) in txs.iter().enumerate() {
+        let Some((device, mut event)) = device_event(tx) else {
+            continue;
+        };
+        event["height"] = height.into();
+        event["timestamp_ms"] = timestamp_ms.into();
+        event["tx_id"] = hex::encode(tx.id().0).into();
+        event["by"] = tx.tx.account().to_string().into();
+        let mut k = device_prefix(device);
+        k.extend_from_slice(&height.to_be_bytes());
+        k.extend_from_slice(&(i as u32).to_be_bytes());
+        let v = serde_json::to_vec(&event).map_err(ie)?;
+        events.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
+    }
+    let mut summaries = w.open_table(DEVICES).map_err(ie)?;
+    for d in devices {
+        let v = serde_json::to_vec(&device_json(d)).map_err(ie)?;
+        summaries.insert(d.id.as_str(), v.as_slice()).map_err(ie)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verity_types::receipt::MovementKind;
+
+    fn movement(account: u8, other: u8, delta: i128, balance_after: u64) -> Movement {
+        Movement {
+            account: AccountId([account; 20]),
+            asset: "CNY".parse().unwrap(),
+            delta,
+            counterparty: Some(AccountId([other; 20])),
+            kind: MovementKind::Transfer,
+            memo: "rent for March".into(),
+            balance_after,
+        }
+    }
+
+    fn receipt(tx: u8, index: u32) -> Receipt {
+        Receipt {
+            tx_id: Hash::from([tx; 32]),
+            index,
+            outcome: "ok".into(),
+            movements: vec![
+                movement(0xaa, 0xbb, -1250, 98_750),
+                movement(0xbb, 0xaa, 1250, 1250),
+            ],
+        }
+    }
+
+    fn all_history(index: &Index, account: u8) -> Vec<HistoryEntry> {
+        let q = HistoryQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        index
+            .history(&AccountId([account; 20]), &q)
+            .unwrap()
+            .entries
+    }
+
+    /// Receipts and history are stored compactly; folders written before that hold JSON in
+    /// the same tables, and both read back as the same entries.
+    #[test]
+    fn history_and_receipts_read_back_from_both_encodings() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("index.redb")).unwrap();
+        // Height 6 in the current encoding.
+        let new = receipt(0x06, 0);
+        index
+            .index_block(6, 6_000, std::slice::from_ref(&new))
+            .unwrap();
+        // Height 5 as a format 1 folder (or an older Verity) writes it: JSON values.
+        let old = receipt(0x05, 0);
+        drop(index);
+        let legacy = Index::open(&dir.path().join("index.redb"))
+            .unwrap()
+            .writing_json_entries();
+        legacy
+            .index_block(5, 5_000, std::slice::from_ref(&old))
+            .unwrap();
+        let json_entry = {
+            let r = legacy.db.begin_read().unwrap();
+            let t = r.open_table(HISTORY).unwrap();
+            let v = t
+                .get(history_key(&AccountId([0xaa; 20]), 5, 0).as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            assert_eq!(v[0], b'{');
+            v
+        };
+        drop(legacy);
+        let index = Index::open(&dir.path().join("index.redb")).unwrap();
+        let old_entry = HistoryEntry {
+            account: AccountId([0xaa; 20]),
+            asset: "CNY".into(),
+            delta: "-1250".into(),
+            direction: "out".into(),
+            counterparty: Some(AccountId([0xbb; 20])),
+            kind: "transfer".into(),
+            memo: "rent for March".into(),
+            height: 5,
+            timestamp_ms: 5_000,
+            tx_id: old.tx_id.to_string(),
+            balance_after: 98_750,
+            seq: 0,
+        };
+        let history = all_history(&index, 0xaa);
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0], old_entry);
+        let expected_new = HistoryEntry {
+            height: 6,
+            timestamp_ms: 6_000,
+            tx_id: new.tx_id.to_string(),
+            ..old_entry.clone()
+        };
+        assert_eq!(history[1], expected_new);
+        let incoming = all_history(&index, 0xbb);
+        assert_eq!(incoming.len(), 2);
+        for e in &incoming {
+            assert_eq!((e.direction.as_str(), e.delta.as_str()), ("in", "1250"));
+            assert_eq!((e.seq, e.balance_after), (1, 1250));
+        }
+        assert_eq!(
+            incoming[1],
+            HistoryEntry {
+                height: 6,
+                timestamp_ms: 6_000,
+                tx_id: new.tx_id.to_string(),
+                ..incoming[0].clone()
+            }
+        );
+
+        for r in [&old, &new] {
+            let got = index.tx_receipt(&r.tx_id).unwrap().unwrap();
+            assert_eq!(got.outcome, r.outcome);
+            assert_eq!(got.movements, r.movements);
+        }
+
+        // The compact entry is well under half the JSON one.
+        let compact = encode_history(6_000, &new.tx_id, &new.movements[0]);
+        assert!(
+            compact.len() * 2 < json_entry.len(),
+            "{} vs {}",
+            compact.len(),
+            json_entry.len()
+        );
+    }
+
+    /// A damaged entry is an error, never a panic or a wrong answer.
+    #[test]
+    fn damaged_entries_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("index.redb")).unwrap();
+        let r = receipt(0x07, 0);
+        let good_receipt = encode_receipt(&r.outcome, &r.movements);
+        let good_entry = encode_history(7_000, &r.tx_id, &r.movements[0]);
+        let key = history_key(&AccountId([0xaa; 20]), 7, 0);
+        for cut in 0..good_receipt.len() {
+            assert!(
+                decode_receipt(&good_receipt[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        for cut in 0..good_entry.len() {
+            assert!(
+                decode_history(&key, &good_entry[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = good_receipt.clone();
+        longer.push(0);
+        assert!(decode_receipt(&longer).is_err());
+        {
+            let w = index.db.begin_write().unwrap();
+            w.open_table(HISTORY)
+                .unwrap()
+                .insert(key.as_slice(), [9u8, 1, 2].as_slice())
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let q = HistoryQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(matches!(
+            index.history(&AccountId([0xaa; 20]), &q),
+            Err(IndexError::Db(_))
+        ));
+    }
 }

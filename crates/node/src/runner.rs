@@ -67,10 +67,13 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
     let format = crate::data_format::open(&config.node.data_dir)?;
-    let index = Index::open_with_cache(
+    let mut index = Index::open_with_cache(
         &config.node.data_dir.join("index.redb"),
         config.node.index_cache_mib << 20,
     )?;
+    if !format.compact_index() {
+        index = index.writing_json_entries();
+    }
     let storage = config.node.data_dir.join(crate::data_format::STORAGE_DIR);
     let runtime = cw::Config::new()
         .with_worker_threads(config.node.worker_threads)

@@ -8,7 +8,7 @@
 
 use crate::{AccountId, AssetCode, Hash, hash::sha256};
 use bytes::BufMut;
-use commonware_codec::{EncodeSize, Write};
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use serde::{Deserialize, Serialize};
 
 /// Longest outcome code.
@@ -120,6 +120,50 @@ impl EncodeSize for Movement {
     }
 }
 
+impl Read for Movement {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let account = AccountId::read(buf)?;
+        let asset = AssetCode::read(buf)?;
+        if buf.remaining() < 16 + 1 {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let delta = buf.get_i128();
+        let counterparty = match buf.get_u8() {
+            0 => None,
+            1 => Some(AccountId::read(buf)?),
+            _ => return Err(CodecError::Invalid("Movement", "counterparty flag")),
+        };
+        if buf.remaining() < 1 + 2 {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let kind = match buf.get_u8() {
+            0 => MovementKind::Transfer,
+            1 => MovementKind::Mint,
+            2 => MovementKind::Burn,
+            3 => MovementKind::Cheque,
+            _ => return Err(CodecError::Invalid("Movement", "kind")),
+        };
+        let len = buf.get_u16() as usize;
+        if buf.remaining() < len + 8 {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let mut memo = vec![0; len];
+        buf.copy_to_slice(&mut memo);
+        let memo = String::from_utf8(memo).map_err(|_| CodecError::Invalid("Movement", "memo"))?;
+        let balance_after = buf.get_u64();
+        Ok(Self {
+            account,
+            asset,
+            delta,
+            counterparty,
+            kind,
+            memo,
+            balance_after,
+        })
+    }
+}
+
 /// What a committed transaction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -200,6 +244,7 @@ pub mod u64_string {
 mod tests {
     use super::*;
     use crate::hash::parse_hash;
+    use commonware_codec::DecodeExt;
 
     /// Pins the receipt leaf and the movement encoding (docs/proofs.md): a change to either is
     /// a change to every receipts root.
@@ -228,6 +273,21 @@ mod tests {
         let mut encoded = Vec::new();
         movements[0].write(&mut encoded);
         assert_eq!(encoded.len(), movements[0].encode_size());
+        for m in &movements {
+            let mut bytes = Vec::new();
+            m.write(&mut bytes);
+            assert_eq!(
+                Movement::decode(bytes::Bytes::from(bytes.clone())).unwrap(),
+                *m
+            );
+            // Every truncation is refused, not misread.
+            for cut in 0..bytes.len() {
+                assert!(
+                    Movement::decode(bytes::Bytes::copy_from_slice(&bytes[..cut])).is_err(),
+                    "cut at {cut}"
+                );
+            }
+        }
         assert_eq!(
             hex::encode(&encoded),
             concat!(
