@@ -19,6 +19,8 @@ use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
 use std::{
     collections::{HashMap, VecDeque},
+    future::Future,
+    pin::Pin,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -113,11 +115,23 @@ struct Pipeline {
     ingest: Ingest,
     tracked: Arc<Mutex<Tracked>>,
     receipts: Receipts,
+    /// Answers still to come, in the order their messages were published.
+    pending: mpsc::UnboundedSender<PendingAnswer>,
 }
 
+/// A published reading waiting for ingest's answer: its id, the device its topic names, and
+/// the answer.
+type PendingAnswer = (
+    Hash,
+    DeviceId,
+    Pin<
+        Box<dyn Future<Output = Result<Arc<verity_types::Reading>, crate::ingest::Refused>> + Send>,
+    >,
+);
+
 impl Pipeline {
-    /// Handles one published message: queues it for ingest at once, in arrival order, and
-    /// sends the first receipt from its own task when the answer comes.
+    /// Handles one published message: queues it for ingest at once, in arrival order; its
+    /// first receipt is sent by [answer_in_order] once the answer comes.
     fn spawn_publish(&self, topic: Bytes, payload: Bytes) {
         let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
             return;
@@ -128,14 +142,11 @@ impl Pipeline {
         };
         let id = sha256(&payload);
         let answer = self.ingest.enqueue(payload.to_vec(), Some(device.clone()));
-        let this = self.clone();
-        tokio::spawn(async move {
-            let answer = match answer {
-                Ok(pending) => pending.await,
-                Err(refused) => Err(refused),
-            };
-            this.answer(&id, device, answer);
-        });
+        let answer: Pin<Box<dyn Future<Output = _> + Send>> = match answer {
+            Ok(pending) => Box::pin(pending),
+            Err(refused) => Box::pin(std::future::ready(Err(refused))),
+        };
+        let _ = self.pending.send((id, device, answer));
     }
 
     fn answer(
@@ -157,6 +168,17 @@ impl Pipeline {
         let _ = self
             .receipts
             .try_send((format!("{RECEIPTS_PREFIX}{device}"), answer));
+    }
+}
+
+/// Sends the first receipts (`accepted` or refused) in the order the readings were published,
+/// so that a device reads its answers in the order it sent: ingest answers a refusal found
+/// before the signature check sooner than an acceptance, and answers awaited on separate tasks
+/// could overtake one another.
+async fn answer_in_order(pipeline: Pipeline, mut pending: mpsc::UnboundedReceiver<PendingAnswer>) {
+    while let Some((id, device, answer)) = pending.recv().await {
+        let answer = answer.await;
+        pipeline.answer(&id, device, answer);
     }
 }
 
@@ -188,16 +210,19 @@ async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, re
 /// Starts the MQTT transport configured in `section`.
 pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
     let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
+    let (pending, pending_rx) = mpsc::unbounded_channel();
     let pipeline = Pipeline {
         ingest,
         tracked: Arc::new(Mutex::new(Tracked::default())),
         receipts,
+        pending,
     };
     match section.mode {
         MqttMode::Off => return Ok(()),
         MqttMode::Embedded => embedded(section, pipeline.clone(), receipts_rx)?,
         MqttMode::External => external(section, pipeline.clone(), receipts_rx)?,
     }
+    tokio::spawn(answer_in_order(pipeline.clone(), pending_rx));
     tokio::spawn(forward_events(chain, pipeline.tracked, pipeline.receipts));
     Ok(())
 }
