@@ -869,7 +869,7 @@ async fn submit_all(
 }
 
 fn queries(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
-    use verity_node::index::{HistoryQuery, Index};
+    use verity_node::index::{FinalizedBlock, HistoryQuery, Index};
     use verity_types::{
         AccountId, Hash,
         receipt::{Movement, MovementKind, Receipt},
@@ -903,7 +903,10 @@ fn queries(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
                 }
             })
             .collect();
-        index.index_block(h + 1, 1_700_000_000_000 + h * 1000, &receipts)?;
+        index.index_finalized(&FinalizedBlock {
+            receipts: &receipts,
+            ..FinalizedBlock::empty(h + 1, 1_700_000_000_000 + h * 1000)
+        })?;
     }
     let mut rng_state = 0x9e3779b97f4a7c15u64;
     let mut next = || {
@@ -954,7 +957,7 @@ fn device_readings(
     report: &mut Report,
     next: &mut impl FnMut() -> u64,
 ) -> anyhow::Result<()> {
-    use verity_node::index::IndexedReading;
+    use verity_node::index::{FinalizedBlock, IndexedReading};
     use verity_types::{
         DeviceId, Reading,
         reading::{
@@ -994,7 +997,10 @@ fn device_readings(
                 rejected: None,
             })
             .collect();
-        index.index_readings(h + 1, 0, &indexed, &[], &[])?;
+        index.index_finalized(&FinalizedBlock {
+            readings: &indexed,
+            ..FinalizedBlock::empty(h + 1, 0)
+        })?;
     }
     let mut times = Vec::new();
     let last_ms = ((t_base + n as f64) * 1000.0) as u64;

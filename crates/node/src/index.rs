@@ -9,8 +9,7 @@
 //! keyed by what they describe and written with the same values when a block is indexed again,
 //! so they need no cutting.
 
-use bytes::Buf as _;
-use commonware_codec::{DecodeExt as _, EncodeSize as _, ReadExt as _, Write as _};
+use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -26,7 +25,7 @@ use verity_types::{
     AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody,
     proof::ProvenReceipt,
     reading::Record,
-    receipt::{MAX_OUTCOME_LEN, Movement},
+    receipt::{Movement, read_receipt_body, receipt_body_size, write_receipt_body},
 };
 
 /// Page cache of an index opened with [Index::open]: the default of `node.index_cache_mib`.
@@ -136,6 +135,24 @@ pub struct FinalizedBlock<'a> {
     pub devices: &'a [DeviceRecord],
 }
 
+impl FinalizedBlock<'_> {
+    /// A block at `height` that adds nothing; set the fields it does add with struct update
+    /// syntax (`FinalizedBlock { receipts: &r, ..FinalizedBlock::empty(h, t) }`).
+    pub fn empty(height: u64, timestamp_ms: u64) -> Self {
+        Self {
+            height,
+            timestamp_ms,
+            receipts: &[],
+            txs: &[],
+            tx_ids: &[],
+            cheque_events: &[],
+            cheques: &[],
+            readings: &[],
+            devices: &[],
+        }
+    }
+}
+
 /// The index database.
 pub struct Index {
     pub(crate) db: Database,
@@ -205,19 +222,6 @@ impl Index {
             b.cheques,
         )?;
         write_readings(&w, b.height, b.timestamp_ms, b.readings, b.txs, b.devices)?;
-        w.commit().map_err(ie)
-    }
-
-    /// Indexes a finalized block's transactions, receipts and movements of value
-    /// (idempotent).
-    pub fn index_block(
-        &self,
-        height: u64,
-        timestamp_ms: u64,
-        receipts: &[Receipt],
-    ) -> Result<(), IndexError> {
-        let w = self.db.begin_write().map_err(ie)?;
-        write_block(&w, self.compact, height, timestamp_ms, receipts)?;
         w.commit().map_err(ie)
     }
 
@@ -515,21 +519,6 @@ fn device_event(tx: &SignedTransaction) -> Option<(&DeviceId, serde_json::Value)
 }
 
 impl Index {
-    /// Indexes a finalized block's readings and device changes (idempotent). `devices` are the
-    /// records, after the block, of every device it touched.
-    pub fn index_readings(
-        &self,
-        height: u64,
-        timestamp_ms: u64,
-        readings: &[IndexedReading<'_>],
-        txs: &[SignedTransaction],
-        devices: &[DeviceRecord],
-    ) -> Result<(), IndexError> {
-        let w = self.db.begin_write().map_err(ie)?;
-        write_readings(&w, height, timestamp_ms, readings, txs, devices)?;
-        w.commit().map_err(ie)
-    }
-
     /// A committed or block-rejected reading.
     pub fn reading(&self, id: &Hash) -> Result<Option<StoredReading>, IndexError> {
         let r = self.db.begin_read().map_err(ie)?;
@@ -695,46 +684,22 @@ fn parse_cursor64(c: &str) -> Option<(u64, u64)> {
 /// before it hold JSON there, which always starts with `{`; both are read.
 const COMPACT: u8 = 1;
 
-/// A receipt as [Index::tx_receipt] keeps it: `COMPACT ‖ outcome len u8 ‖ outcome ‖ count u16 ‖
-/// movements` (each as in the receipt leaf, docs/proofs.md).
+/// A receipt as [Index::tx_receipt] keeps it: `COMPACT ‖` the receipt body the leaf hashes
+/// ([write_receipt_body]: outcome and movements, docs/proofs.md).
 fn encode_receipt(outcome: &str, movements: &[Movement]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(
-        4 + outcome.len() + movements.iter().map(|m| m.encode_size()).sum::<usize>(),
-    );
+    let mut v = Vec::with_capacity(1 + receipt_body_size(outcome, movements));
     v.push(COMPACT);
-    let outcome = &outcome.as_bytes()[..outcome.len().min(MAX_OUTCOME_LEN)];
-    v.push(outcome.len() as u8);
-    v.extend_from_slice(outcome);
-    v.extend_from_slice(&(movements.len() as u16).to_be_bytes());
-    for m in movements {
-        m.write(&mut v);
-    }
+    write_receipt_body(outcome, movements, &mut v);
     v
 }
 
 fn decode_receipt(v: &[u8]) -> Result<ProvenReceipt, IndexError> {
-    let corrupt = || IndexError::Db("corrupt receipt entry".into());
-    match v.first() {
-        Some(b'{') => serde_json::from_slice(v).map_err(ie),
-        Some(&COMPACT) => {
-            let mut buf = bytes::Bytes::copy_from_slice(&v[1..]);
-            let len = *v.get(1).ok_or_else(corrupt)? as usize;
-            buf.advance(1);
-            if buf.remaining() < len + 2 {
-                return Err(corrupt());
-            }
-            let outcome = String::from_utf8(buf.split_to(len).to_vec()).map_err(|_| corrupt())?;
-            let count = buf.get_u16() as usize;
-            let movements = (0..count)
-                .map(|_| Movement::read(&mut buf))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| corrupt())?;
-            if buf.has_remaining() {
-                return Err(corrupt());
-            }
-            Ok(ProvenReceipt { outcome, movements })
-        }
-        _ => Err(corrupt()),
+    match v.split_first() {
+        Some((b'{', _)) => serde_json::from_slice(v).map_err(ie),
+        Some((&COMPACT, body)) => read_receipt_body(&mut Copying(body))
+            .map(|(outcome, movements)| ProvenReceipt { outcome, movements })
+            .map_err(|_| IndexError::Db("corrupt receipt entry".into())),
+        _ => Err(IndexError::Db("corrupt receipt entry".into())),
     }
 }
 
@@ -758,8 +723,7 @@ fn decode_history(key: &[u8], v: &[u8]) -> Result<HistoryEntry, IndexError> {
             let seq = u32::from_be_bytes(key[28..].try_into().expect("4 bytes"));
             let timestamp_ms = u64::from_be_bytes(v[1..9].try_into().expect("8 bytes"));
             let tx_id = Hash::from(<[u8; 32]>::try_from(&v[9..41]).expect("32 bytes"));
-            let m =
-                Movement::decode(bytes::Bytes::copy_from_slice(&v[41..])).map_err(|_| corrupt())?;
+            let m = Movement::decode(Copying(&v[41..])).map_err(|_| corrupt())?;
             Ok(history_entry(height, seq, timestamp_ms, &tx_id, &m))
         }
         _ => Err(corrupt()),
@@ -988,7 +952,10 @@ mod tests {
         // Height 6 in the current encoding.
         let new = receipt(0x06, 0);
         index
-            .index_block(6, 6_000, std::slice::from_ref(&new))
+            .index_finalized(&FinalizedBlock {
+                receipts: std::slice::from_ref(&new),
+                ..FinalizedBlock::empty(6, 6_000)
+            })
             .unwrap();
         // Height 5 as a format 1 folder (or an older Verity) writes it: JSON values.
         let old = receipt(0x05, 0);
@@ -997,7 +964,10 @@ mod tests {
             .unwrap()
             .writing_json_entries();
         legacy
-            .index_block(5, 5_000, std::slice::from_ref(&old))
+            .index_finalized(&FinalizedBlock {
+                receipts: std::slice::from_ref(&old),
+                ..FinalizedBlock::empty(5, 5_000)
+            })
             .unwrap();
         let json_entry = {
             let r = legacy.db.begin_read().unwrap();

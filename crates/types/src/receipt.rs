@@ -189,25 +189,55 @@ impl Receipt {
 
 /// `SHA-256("rcpt" ‖ tx id ‖ index u32 ‖ outcome len u8 ‖ outcome ‖ count u16 ‖ movements)`.
 pub fn receipt_leaf(tx_id: &Hash, index: u32, outcome: &str, movements: &[Movement]) -> Hash {
-    let outcome = &outcome.as_bytes()[..outcome.len().min(MAX_OUTCOME_LEN)];
-    let mut bytes = Vec::with_capacity(
-        4 + 32
-            + 4
-            + 1
-            + outcome.len()
-            + 2
-            + movements.iter().map(|m| m.encode_size()).sum::<usize>(),
-    );
+    let mut bytes = Vec::with_capacity(4 + 32 + 4 + receipt_body_size(outcome, movements));
     bytes.extend_from_slice(b"rcpt");
     bytes.extend_from_slice(&tx_id.0);
     bytes.extend_from_slice(&index.to_be_bytes());
-    bytes.push(outcome.len() as u8);
-    bytes.extend_from_slice(outcome);
-    bytes.extend_from_slice(&(movements.len() as u16).to_be_bytes());
-    for m in movements {
-        m.write(&mut bytes);
-    }
+    write_receipt_body(outcome, movements, &mut bytes);
     sha256(&bytes)
+}
+
+/// The outcome, cut to [MAX_OUTCOME_LEN] bytes as every encoding of a receipt keeps it.
+fn outcome_bytes(outcome: &str) -> &[u8] {
+    &outcome.as_bytes()[..outcome.len().min(MAX_OUTCOME_LEN)]
+}
+
+/// Length of [write_receipt_body]'s output.
+pub fn receipt_body_size(outcome: &str, movements: &[Movement]) -> usize {
+    1 + outcome_bytes(outcome).len() + 2 + movements.iter().map(|m| m.encode_size()).sum::<usize>()
+}
+
+/// Writes the part of a receipt that follows its position in the block:
+/// `outcome len u8 ‖ outcome ‖ count u16 ‖ movements`. The receipt leaf hashes it, and the
+/// node's index stores it as is.
+pub fn write_receipt_body(outcome: &str, movements: &[Movement], out: &mut impl BufMut) {
+    let outcome = outcome_bytes(outcome);
+    out.put_u8(outcome.len() as u8);
+    out.put_slice(outcome);
+    out.put_u16(movements.len() as u16);
+    for m in movements {
+        m.write(out);
+    }
+}
+
+/// Reads what [write_receipt_body] wrote; the buffer must hold exactly that.
+pub fn read_receipt_body(buf: &mut impl Buf) -> Result<(String, Vec<Movement>), CodecError> {
+    let len = u8::read(buf)? as usize;
+    if len > MAX_OUTCOME_LEN || buf.remaining() < len {
+        return Err(CodecError::Invalid("receipt", "outcome length"));
+    }
+    let mut outcome = vec![0; len];
+    buf.copy_to_slice(&mut outcome);
+    let outcome =
+        String::from_utf8(outcome).map_err(|_| CodecError::Invalid("receipt", "outcome utf-8"))?;
+    let count = u16::read(buf)? as usize;
+    let movements = (0..count)
+        .map(|_| Movement::read(buf))
+        .collect::<Result<Vec<_>, _>>()?;
+    if buf.has_remaining() {
+        return Err(CodecError::ExtraData(buf.remaining()));
+    }
+    Ok((outcome, movements))
 }
 
 /// Serde of an i128 as a decimal string (JSON numbers lose precision past 2^53).
