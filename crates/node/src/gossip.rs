@@ -75,9 +75,8 @@ where
                 debug!(?peer, "malformed gossip");
                 continue;
             };
-            for t in txs {
-                let _ = chain.submit(&t).await;
-            }
+            // Their signatures verify together.
+            let _ = chain.submit_many(&txs).await;
         }
     });
     Gossip { tx }
