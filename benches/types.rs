@@ -3,7 +3,7 @@
 
 use commonware_codec::{Decode, Encode};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use std::hint::black_box;
+use std::{hint::black_box, sync::Arc};
 use verity_benches::{Fixture, TIME_MS, device_id, key, reading, records};
 use verity_types::{
     Algorithm, Block, Hash, Header,
@@ -36,7 +36,7 @@ fn readings(c: &mut Criterion) {
     let k = key(Algorithm::Ed25519, "d");
     let pk = k.public_key();
     let batch: Vec<_> = (0..256)
-        .map(|s| verity_node::readings::SigCheck::reading(&reading(&k, 0, s + 1, 1), pk))
+        .map(|s| (Arc::new(reading(&k, 0, s + 1, 1)), pk))
         .collect();
     let mut g = c.benchmark_group("readings::verify_batch");
     g.throughput(Throughput::Elements(batch.len() as u64));
@@ -55,20 +55,6 @@ fn transactions(c: &mut Criterion) {
     c.bench_function("tx::verify/alg=ed25519", |b| {
         b.iter(|| black_box(&tx).verify_signature(&f.chain_id).unwrap())
     });
-    // What the submission queue does with concurrent submissions: one batch, one thread.
-    let f = Fixture::new(256, 0);
-    let checks: Vec<_> = (0..256)
-        .map(|i| verity_node::readings::SigCheck::transaction(&f.transfer(i), &f.chain_id))
-        .collect();
-    let mut g = c.benchmark_group("tx::verify_batch");
-    g.throughput(Throughput::Elements(checks.len() as u64));
-    g.bench_function("alg=ed25519/n=256", |b| {
-        b.iter(|| {
-            let v = verity_node::readings::verify_batch(black_box(&checks));
-            assert!(v.iter().all(|ok| *ok));
-        })
-    });
-    g.finish();
 }
 
 fn header(

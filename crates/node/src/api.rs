@@ -6,7 +6,7 @@ use crate::{
     engine::MarshalMailbox,
     gossip::Gossip,
     index::{StoredReading, device_json},
-    ingest::{Ingest, TxIngest},
+    ingest::Ingest,
 };
 use axum::{
     Json, Router,
@@ -44,8 +44,6 @@ pub struct ApiState {
     pub gossip: Gossip,
     /// Checks and pools readings.
     pub ingest: Ingest,
-    /// Checks and pools transactions.
-    pub tx_ingest: TxIngest,
     /// Renders the runtime's Prometheus metrics.
     pub metrics: Box<dyn Fn() -> String + Send + Sync>,
     /// This node's name.
@@ -537,7 +535,7 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
         ApiError::new(status, err.code(), err.to_string())
     })?;
     let id = tip_hex(&tx.id());
-    match s.tx_ingest.submit(tx.clone()).await {
+    match s.chain.submit(&tx).await {
         Ok(Submitted::Pending) => {
             s.gossip.forward(tx);
             Ok((

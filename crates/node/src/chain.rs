@@ -7,7 +7,7 @@
 use crate::{
     index::{FinalizedBlock, Index, IndexedReading},
     pool::Pool,
-    readings::{BatchVerifier, ReadingPool, SigCache, SigCheck, inline_verifier, verify_cost},
+    readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier, verify_cost},
 };
 use commonware_consensus::{
     Application, Heightable as _,
@@ -382,65 +382,16 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
 
     /// Checks a submitted transaction against committed state and puts it in the pool.
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
-        self.submit_many(std::slice::from_ref(tx))
-            .await
-            .pop()
-            .expect("one answer per transaction")
-    }
-
-    /// Checks submitted transactions and puts the good ones in the pool, in order: their
-    /// signatures are verified together (off the async executor in a running node), then each
-    /// is checked against committed state. One answer per transaction.
-    pub async fn submit_many(
-        &self,
-        txs: &[SignedTransaction],
-    ) -> Vec<Result<Submitted, SubmitError>> {
-        let mut answers: Vec<Option<Result<Submitted, SubmitError>>> = txs
-            .iter()
-            .map(|tx| self.known_tx(&tx.id()).map(Ok))
-            .collect();
-        let todo: Vec<usize> = (0..txs.len()).filter(|&i| answers[i].is_none()).collect();
-        if !todo.is_empty() {
-            let checks = todo
-                .iter()
-                .map(|&i| SigCheck::transaction(&txs[i], &self.chain_id))
-                .collect();
-            let verdicts = (self.verifier)(checks).await;
-            for (k, &i) in todo.iter().enumerate() {
-                answers[i] = Some(if verdicts.get(k).copied().unwrap_or(false) {
-                    self.admit_tx(&txs[i]).await
-                } else {
-                    Err(TxError::BadSignature.into())
-                });
-            }
-        }
-        answers
-            .into_iter()
-            .map(|a| a.expect("every transaction answered"))
-            .collect()
-    }
-
-    /// What is already known of a transaction: committed, or waiting in the pool.
-    fn known_tx(&self, id: &Hash) -> Option<Submitted> {
         if let Some(index) = &self.index
-            && let Ok(Some((height, _))) = index.tx_location(id)
+            && let Ok(Some((height, _))) = index.tx_location(&tx.id())
         {
-            return Some(Submitted::Committed(height));
+            return Ok(Submitted::Committed(height));
         }
-        self.pool
-            .lock()
-            .expect("pool lock")
-            .contains(id)
-            .then_some(Submitted::Pending)
-    }
-
-    /// Checks a transaction whose signature verified against committed state and puts it in
-    /// the pool.
-    async fn admit_tx(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
         if self.pool.lock().expect("pool lock").contains(&tx.id()) {
-            // The same transaction earlier in the batch.
             return Ok(Submitted::Pending);
         }
+        tx.verify_signature(&self.chain_id)
+            .map_err(|_| TxError::BadSignature)?;
         {
             let store = self.store.read().await;
             let reader = store.reader();
@@ -645,8 +596,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         if todo.is_empty() {
             return;
         }
-        let checks = todo.iter().map(|(r, k)| SigCheck::reading(r, *k)).collect();
-        let verdicts = (self.verifier)(checks).await;
+        let verdicts = (self.verifier)(todo.clone()).await;
         for ((r, key), ok) in todo.iter().zip(verdicts) {
             if ok {
                 self.sigs.insert(r.id(), *key);

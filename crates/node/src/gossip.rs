@@ -75,8 +75,9 @@ where
                 debug!(?peer, "malformed gossip");
                 continue;
             };
-            // Their signatures verify together.
-            let _ = chain.submit_many(&txs).await;
+            for t in txs {
+                let _ = chain.submit(&t).await;
+            }
         }
     });
     Gossip { tx }

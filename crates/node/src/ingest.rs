@@ -2,23 +2,11 @@
 //! each batch is decoded and checked against the device registry, its signatures verified
 //! together on a blocking thread (off the async executor), and the good ones admitted to the
 //! pool. Every submitter gets its own answer.
-//!
-//! Transactions submitted over HTTP take the same road ([TxIngest]): queued, their signatures
-//! verified in batches, then each checked against committed state in the order it arrived.
 
-use crate::{
-    api::Ctx,
-    chain::Chain,
-    readings::{SigCheck, verify_in_parallel},
-};
+use crate::{api::Ctx, chain::Chain, readings::verify_in_parallel};
 use std::{sync::Arc, time::UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
-use verity_types::{DeviceId, PublicKey, Reading, ReadingError, RejectCode, SignedTransaction};
-
-use crate::{
-    chain::{SubmitError, Submitted},
-    pool::PoolError,
-};
+use verity_types::{DeviceId, PublicKey, Reading, ReadingError, RejectCode};
 
 /// Readings waiting to be checked, at most.
 pub const INGEST_QUEUE: usize = 65_536;
@@ -121,9 +109,9 @@ async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<Job>) {
         if prepared.is_empty() {
             continue;
         }
-        let items: Vec<SigCheck> = prepared
+        let items: Vec<(Arc<Reading>, PublicKey)> = prepared
             .iter()
-            .map(|(r, k, _, _)| SigCheck::reading(r, *k))
+            .map(|(r, k, _, _)| (r.clone(), *k))
             .collect();
         let verdicts = verify_in_parallel(items).await;
         for (i, (reading, key, last_seq, answer)) in prepared.into_iter().enumerate() {
@@ -138,46 +126,5 @@ async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<Job>) {
                 });
             let _ = answer.send(result);
         }
-    }
-}
-
-/// Submitted transactions waiting to be checked, at most.
-pub const TX_INGEST_QUEUE: usize = 16_384;
-/// Transactions whose signatures are verified together, at most.
-pub const TX_INGEST_BATCH: usize = 256;
-
-type TxAnswer = oneshot::Sender<Result<Submitted, SubmitError>>;
-
-/// The handle the API submits transactions through: concurrent submissions are checked in
-/// batches, so their signatures verify together off the async executor.
-#[derive(Clone)]
-pub struct TxIngest {
-    queue: mpsc::Sender<(SignedTransaction, TxAnswer)>,
-}
-
-impl TxIngest {
-    /// Starts the transaction ingest worker for `chain`.
-    pub fn start(chain: Arc<Chain<Ctx>>) -> Self {
-        let (queue, mut rx) = mpsc::channel::<(SignedTransaction, TxAnswer)>(TX_INGEST_QUEUE);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(TX_INGEST_BATCH);
-            while rx.recv_many(&mut batch, TX_INGEST_BATCH).await > 0 {
-                let (txs, answers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-                let results = chain.submit_many(&txs).await;
-                for (answer, result) in answers.into_iter().zip(results) {
-                    let _ = answer.send(result);
-                }
-            }
-        });
-        Self { queue }
-    }
-
-    /// Checks a transaction (signature, nonce, a dry run against committed state) and puts it
-    /// in the pool; answers once it is pending or refused. A full queue is `pool_full`.
-    pub async fn submit(&self, tx: SignedTransaction) -> Result<Submitted, SubmitError> {
-        let busy = || SubmitError::Pool(PoolError::QueueFull(TX_INGEST_QUEUE));
-        let (answer, rx) = oneshot::channel();
-        self.queue.try_send((tx, answer)).map_err(|_| busy())?;
-        rx.await.map_err(|_| busy())?
     }
 }

@@ -22,18 +22,13 @@ pub enum PoolError {
     /// Another transaction with the same nonce is pending.
     #[error("another transaction with nonce {0} is pending for this account")]
     NonceTaken(u64),
-    /// The queue of submissions waiting for their checks is full.
-    #[error(
-        "the node's submission queue is full ({0} transactions waiting to be checked); retry later"
-    )]
-    QueueFull(usize),
 }
 
 impl PoolError {
     /// The API error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Full(_) | Self::QueueFull(_) => "pool_full",
+            Self::Full(_) => "pool_full",
             Self::AccountFull(_) => "account_pool_full",
             Self::NonceTaken(_) => "nonce_taken",
         }

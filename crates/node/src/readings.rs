@@ -13,7 +13,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 use verity_ledger::ReadingCheck;
-use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode, SignedTransaction};
+use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
 
 /// How many refused readings the pool remembers.
 pub const REFUSED_READINGS_MEMORY: usize = 100_000;
@@ -226,50 +226,13 @@ pub fn verify_cost(algorithm: verity_types::Algorithm) -> usize {
     }
 }
 
-/// One signature to check: what declares it (its algorithm), the key, the signed bytes and
-/// the signature. Readings and transactions are verified through the same batches.
-pub struct SigCheck {
-    /// The algorithm the signed object declares; a key of another algorithm fails the check.
-    pub algorithm: verity_types::Algorithm,
-    /// The key it must verify under.
-    pub key: PublicKey,
-    /// The signed bytes.
-    pub message: Vec<u8>,
-    /// The signature.
-    pub signature: verity_types::Signature,
-    /// Whether a P-256 signature must be low-S (transactions; readings accept both).
-    pub low_s_only: bool,
-}
-
-impl SigCheck {
-    /// The check of a reading against its device's key.
-    pub fn reading(reading: &Reading, key: PublicKey) -> Self {
-        Self {
-            algorithm: reading.algorithm(),
-            key,
-            message: reading.signed_bytes(),
-            signature: *reading.signature(),
-            low_s_only: false,
-        }
-    }
-
-    /// The check of a transaction's signature on the network with `chain_id` (the same as
-    /// [SignedTransaction::verify_signature]).
-    pub fn transaction(tx: &SignedTransaction, chain_id: &Hash) -> Self {
-        Self {
-            algorithm: tx.tx.signer.algorithm(),
-            key: tx.tx.signer,
-            message: tx.tx.signing_message(chain_id),
-            signature: tx.signature,
-            low_s_only: true,
-        }
-    }
-}
-
-/// Where a node verifies batches of signatures: on blocking threads in a running node
+/// Where a node verifies batches of reading signatures: on a blocking thread in a running node
 /// ([blocking_verifier]), inline in the deterministic simulation ([inline_verifier]).
-pub type BatchVerifier =
-    Arc<dyn Fn(Vec<SigCheck>) -> futures::future::BoxFuture<'static, Vec<bool>> + Send + Sync>;
+pub type BatchVerifier = Arc<
+    dyn Fn(Vec<(Arc<Reading>, PublicKey)>) -> futures::future::BoxFuture<'static, Vec<bool>>
+        + Send
+        + Sync,
+>;
 
 /// Verifies on the calling thread.
 pub fn inline_verifier() -> BatchVerifier {
@@ -281,14 +244,14 @@ pub fn blocking_verifier() -> BatchVerifier {
     Arc::new(|items| Box::pin(verify_in_parallel(items)))
 }
 
-/// Fewest signatures a blocking thread is given when a batch is split across the machine's
+/// Fewest readings a blocking thread is given when a batch is split across the machine's
 /// cores: below this, a batch verifies faster on one thread than the threads cost.
 pub const MIN_PARALLEL_CHUNK: usize = 1024;
 
-/// Verifies many signatures (see [verify_batch]) on tokio's blocking threads, splitting a large
+/// Verifies many readings (see [verify_batch]) on tokio's blocking threads, splitting a large
 /// batch into one chunk per available core, so that a block's signatures take a fraction of
 /// the time on a machine with several. Returns one verdict each (all false if a thread fails).
-pub async fn verify_in_parallel(items: Vec<SigCheck>) -> Vec<bool> {
+pub async fn verify_in_parallel(items: Vec<(Arc<Reading>, PublicKey)>) -> Vec<bool> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunks = (items.len() / MIN_PARALLEL_CHUNK).clamp(1, cores);
     let len = items.len();
@@ -317,24 +280,29 @@ pub async fn verify_in_parallel(items: Vec<SigCheck>) -> Vec<bool> {
     out
 }
 
-/// Verifies many signatures: Ed25519 in one batch (falling back to one by one when the batch
-/// fails, to find the bad ones), P-256 one by one. Returns one verdict each.
-pub fn verify_batch(items: &[SigCheck]) -> Vec<bool> {
+/// Verifies many readings against their keys: Ed25519 in batches (falling back to one by one
+/// when a batch fails, to find the bad ones), P-256 one by one. Returns one verdict each.
+pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {
+    use verity_types::Algorithm;
     let mut out = vec![false; items.len()];
     let mut batch = ed25519_zebra::batch::Verifier::new();
     let mut in_batch = Vec::new();
-    for (i, c) in items.iter().enumerate() {
-        if c.key.algorithm() != c.algorithm {
+    let messages: Vec<Vec<u8>> = items.iter().map(|(r, _)| r.signed_bytes()).collect();
+    for (i, (reading, key)) in items.iter().enumerate() {
+        if key.algorithm() != reading.algorithm() {
             continue;
         }
-        match c.key {
-            PublicKey::Ed25519(pk) => {
-                let vk = ed25519_zebra::VerificationKeyBytes::from(pk);
-                let sig = ed25519_zebra::Signature::from(c.signature.0);
-                batch.queue((vk, sig, &c.message));
+        match key {
+            verity_types::PublicKey::Ed25519(pk) => {
+                let vk = ed25519_zebra::VerificationKeyBytes::from(*pk);
+                let sig = ed25519_zebra::Signature::from(reading.signature().0);
+                batch.queue((vk, sig, &messages[i]));
                 in_batch.push(i);
             }
-            _ => out[i] = c.key.verify(&c.message, &c.signature, c.low_s_only).is_ok(),
+            _ => {
+                debug_assert_eq!(key.algorithm(), Algorithm::P256);
+                out[i] = key.verify(&messages[i], reading.signature(), false).is_ok();
+            }
         }
     }
     if in_batch.is_empty() {
@@ -346,8 +314,10 @@ pub fn verify_batch(items: &[SigCheck]) -> Vec<bool> {
         }
     } else {
         for i in in_batch {
-            let c = &items[i];
-            out[i] = c.key.verify(&c.message, &c.signature, c.low_s_only).is_ok();
+            out[i] = items[i]
+                .1
+                .verify(&messages[i], items[i].0.signature(), false)
+                .is_ok();
         }
     }
     out
@@ -419,16 +389,13 @@ mod tests {
         let e = SecretKey::generate(Algorithm::Ed25519);
         let p = SecretKey::generate(Algorithm::P256);
         let other = SecretKey::generate(Algorithm::Ed25519);
-        let items: Vec<SigCheck> = [
+        let items = vec![
             (reading(&e, "a", 1), e.public_key()),
             (reading(&p, "b", 1), p.public_key()),
             (reading(&e, "a", 2), other.public_key()),
             (reading(&e, "a", 3), e.public_key()),
             (reading(&p, "b", 2), e.public_key()),
-        ]
-        .into_iter()
-        .map(|(r, k)| SigCheck::reading(&r, k))
-        .collect();
+        ];
         assert_eq!(verify_batch(&items), vec![true, true, false, true, false]);
     }
 }

@@ -215,7 +215,6 @@ async fn run_in(
         marshal,
         gossip,
         ingest,
-        tx_ingest: crate::ingest::TxIngest::start(chain.clone()),
         metrics: Box::new(move || metrics_ctx.encode()),
         name: config.node.name.clone(),
         max_body_bytes: config.api.max_body_bytes,

@@ -28,7 +28,7 @@ use std::{
     time::{Duration, UNIX_EPOCH},
 };
 use verity_node::{
-    chain::{App, Chain, ChainLimits, Submitted},
+    chain::{App, Chain, ChainLimits},
     pool::Pool,
     readings::ReadingPool,
 };
@@ -733,65 +733,5 @@ fn a_transaction_overtaken_on_its_nonce_is_reported_refused() {
             .refusal(&rival.id())
             .expect("the refusal is remembered");
         assert_eq!(code, "nonce_too_low", "{message}");
-    });
-}
-
-/// Transactions submitted together (as the API's submission queue and gossip hand them over)
-/// have their signatures verified in one batch, yet each gets its own answer, in order: a
-/// forged signature among good ones is refused alone, a transaction given twice is pending
-/// once, one whose nonce is taken is refused, and only the good ones reach the pool.
-#[test]
-fn a_batch_of_submissions_gets_one_answer_each() {
-    let runner = deterministic::Runner::new(deterministic::Config::default().with_seed(9));
-    runner.start(|rt| async move {
-        let signer = ed25519::PrivateKey::from_seed(51);
-        let genesis = genesis(&[signer.public_key()], 0, AccountId([0; 20]));
-        let v = validator(&rt, "v", &signer, &genesis, PROPOSER_LIMITS).await;
-        let chain_id = v.chain.chain_id;
-        let good0 = transfer(&chain_id, 0, 9, 1);
-        let good1 = transfer(&chain_id, 1, 9, 2);
-        let mut forged = transfer(&chain_id, 2, 9, 3);
-        forged.signature.0[10] ^= 1;
-        let forged = SignedTransaction::new(forged.tx, forged.signature);
-        let rival = transfer(&chain_id, 1, 8, 5);
-        let good2 = transfer(&chain_id, 2, 9, 4);
-        let batch = [
-            good0.clone(),
-            forged.clone(),
-            good1.clone(),
-            good0.clone(),
-            rival.clone(),
-            good2.clone(),
-        ];
-        let answers = v.chain.submit_many(&batch).await;
-        let codes: Vec<String> = answers
-            .iter()
-            .map(|a| match a {
-                Ok(s) => format!("{s:?}"),
-                Err(e) => e.code().to_string(),
-            })
-            .collect();
-        assert_eq!(
-            codes,
-            [
-                "Pending",
-                "bad_signature",
-                "Pending",
-                "Pending",
-                "nonce_taken",
-                "Pending"
-            ]
-        );
-        for t in [&good0, &good1, &good2] {
-            assert!(v.chain.pending_tx(&t.id()));
-        }
-        assert!(!v.chain.pending_tx(&forged.id()));
-        assert!(!v.chain.pending_tx(&rival.id()));
-        // A batch whose every signature is good is answered the same way as one at a time.
-        let later = transfer(&chain_id, 3, 9, 1);
-        assert!(matches!(
-            v.chain.submit_many(std::slice::from_ref(&later)).await[..],
-            [Ok(Submitted::Pending)]
-        ));
     });
 }
