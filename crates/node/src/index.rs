@@ -694,12 +694,13 @@ fn encode_receipt(outcome: &str, movements: &[Movement]) -> Vec<u8> {
 }
 
 fn decode_receipt(v: &[u8]) -> Result<ProvenReceipt, IndexError> {
+    let corrupt = || IndexError::Db("corrupt receipt entry".into());
     match v.split_first() {
         Some((b'{', _)) => serde_json::from_slice(v).map_err(ie),
         Some((&COMPACT, body)) => read_receipt_body(&mut Copying(body))
             .map(|(outcome, movements)| ProvenReceipt { outcome, movements })
-            .map_err(|_| IndexError::Db("corrupt receipt entry".into())),
-        _ => Err(IndexError::Db("corrupt receipt entry".into())),
+            .map_err(|_| corrupt()),
+        _ => Err(corrupt()),
     }
 }
 

@@ -276,6 +276,44 @@ mod tests {
     use crate::hash::parse_hash;
     use commonware_codec::DecodeExt;
 
+    /// The receipt body the index stores reads back as written; a cut, an extra byte, an
+    /// outcome longer than the limit or not UTF-8 is an error, never a misread receipt.
+    #[test]
+    fn receipt_body_reads_back_and_refuses_damage() {
+        let movements = vec![Movement {
+            account: AccountId([0x33; 20]),
+            asset: "CNY".parse().unwrap(),
+            delta: -7,
+            counterparty: Some(AccountId([0x44; 20])),
+            kind: MovementKind::Transfer,
+            memo: "m".into(),
+            balance_after: 93,
+        }];
+        let mut body = Vec::new();
+        write_receipt_body("ok", &movements, &mut body);
+        assert_eq!(body.len(), receipt_body_size("ok", &movements));
+        let read = |b: &[u8]| read_receipt_body(&mut commonware_codec::Copying(b));
+        assert_eq!(read(&body).unwrap(), ("ok".to_string(), movements.clone()));
+        for cut in 0..body.len() {
+            assert!(read(&body[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(read(&longer).is_err());
+        let mut bad_utf8 = body.clone();
+        bad_utf8[1] = 0xff;
+        assert!(read(&bad_utf8).is_err());
+        let mut too_long = vec![(MAX_OUTCOME_LEN + 1) as u8];
+        too_long.extend(std::iter::repeat_n(b'x', MAX_OUTCOME_LEN + 1));
+        too_long.extend_from_slice(&0u16.to_be_bytes());
+        assert!(read(&too_long).is_err());
+        // An outcome over the limit is cut when written, as the receipt leaf hashes it.
+        let long = "y".repeat(MAX_OUTCOME_LEN + 10);
+        let mut cut = Vec::new();
+        write_receipt_body(&long, &[], &mut cut);
+        assert_eq!(read(&cut).unwrap().0, "y".repeat(MAX_OUTCOME_LEN));
+    }
+
     /// Pins the receipt leaf and the movement encoding (docs/proofs.md): a change to either is
     /// a change to every receipts root.
     #[test]
