@@ -36,6 +36,12 @@ pub const READINGS_FILTER: &str = "verity/v1/readings/+";
 pub const RECEIPTS_PREFIX: &str = "verity/v1/receipts/";
 /// Receipts waiting to be published, at most (older ones are dropped when full).
 pub const RECEIPT_QUEUE: usize = 65_536;
+/// Published readings waiting, in publish order, for their first receipt (`accepted` or a
+/// refusal), at most. When it is full the node reads no more from the broker until answers go
+/// out, and the broker holds what is published meanwhile (as its own limits allow). Ingest
+/// answers a reading at once when its queue is full (`pool_full`), so this fills only while
+/// the ingest queue ([crate::ingest::INGEST_QUEUE]) is full and its answers are not yet sent.
+pub const PENDING_ANSWERS: usize = 65_536;
 /// Readings received over MQTT whose final receipt is still owed, at most.
 pub const TRACKED_READINGS: usize = 1 << 20;
 /// Largest MQTT packet accepted: a 16 KiB reading plus topic and framing.
@@ -116,7 +122,7 @@ struct Pipeline {
     tracked: Arc<Mutex<Tracked>>,
     receipts: Receipts,
     /// Answers still to come, in the order their messages were published.
-    pending: mpsc::UnboundedSender<PendingAnswer>,
+    pending: mpsc::Sender<PendingAnswer>,
 }
 
 /// A published reading waiting for ingest's answer: its id, the device its topic names, and
@@ -131,8 +137,9 @@ type PendingAnswer = (
 
 impl Pipeline {
     /// Handles one published message: queues it for ingest at once, in arrival order; its
-    /// first receipt is sent by [answer_in_order] once the answer comes.
-    fn spawn_publish(&self, topic: Bytes, payload: Bytes) {
+    /// first receipt is sent by [answer_in_order] once the answer comes. Waits while
+    /// [PENDING_ANSWERS] answers are outstanding.
+    async fn publish(&self, topic: Bytes, payload: Bytes) {
         let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
             return;
         };
@@ -146,7 +153,7 @@ impl Pipeline {
             Ok(pending) => Box::pin(pending),
             Err(refused) => Box::pin(std::future::ready(Err(refused))),
         };
-        let _ = self.pending.send((id, device, answer));
+        let _ = self.pending.send((id, device, answer)).await;
     }
 
     fn answer(
@@ -175,7 +182,7 @@ impl Pipeline {
 /// so that a device reads its answers in the order it sent: ingest answers a refusal found
 /// before the signature check sooner than an acceptance, and answers awaited on separate tasks
 /// could overtake one another.
-async fn answer_in_order(pipeline: Pipeline, mut pending: mpsc::UnboundedReceiver<PendingAnswer>) {
+async fn answer_in_order(pipeline: Pipeline, mut pending: mpsc::Receiver<PendingAnswer>) {
     while let Some((id, device, answer)) = pending.recv().await {
         let answer = answer.await;
         pipeline.answer(&id, device, answer);
@@ -210,7 +217,7 @@ async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, re
 /// Starts the MQTT transport configured in `section`.
 pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
     let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
-    let (pending, pending_rx) = mpsc::unbounded_channel();
+    let (pending, pending_rx) = mpsc::channel(PENDING_ANSWERS);
     let pipeline = Pipeline {
         ingest,
         tracked: Arc::new(Mutex::new(Tracked::default())),
@@ -323,7 +330,7 @@ fn embedded(
         loop {
             match link_rx.next().await {
                 Ok(Some(Notification::Forward(f))) => {
-                    pipeline.spawn_publish(f.publish.topic, f.publish.payload);
+                    pipeline.publish(f.publish.topic, f.publish.payload).await;
                 }
                 // The router pauses a link whose buffer filled; ask for more.
                 Ok(Some(Notification::Unschedule)) => {
@@ -380,7 +387,9 @@ fn external(
                     let _ = client.try_subscribe(READINGS_FILTER, QoS::AtLeastOnce);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    pipeline.spawn_publish(Bytes::from(p.topic.into_bytes()), p.payload);
+                    pipeline
+                        .publish(Bytes::from(p.topic.into_bytes()), p.payload)
+                        .await;
                 }
                 Ok(_) => {}
                 Err(ConnectionError::RequestsDone) => break,
