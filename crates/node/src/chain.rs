@@ -43,7 +43,8 @@ use verity_types::{
 
 /// How far after the node's clock a reading's record time may be (PROTOCOL.md §3).
 pub const MAX_FUTURE_S: f64 = 300.0;
-/// Reading verifications remembered between ingest and block verification.
+/// Reading verifications remembered between ingest and block verification, at most; each for at
+/// least half as many newer ones, more than a readings pool holds by default (200,000).
 pub const SIG_CACHE_ENTRIES: usize = 1 << 20;
 /// Devices whose committed ingest view (status, key, seq) a node keeps in memory, at most; when
 /// more are looked up the cache starts over.

@@ -13,4 +13,5 @@ pub mod ingest;
 pub mod mqtt;
 pub mod pool;
 pub mod readings;
+pub mod recent;
 pub mod runner;

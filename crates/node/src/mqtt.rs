@@ -14,11 +14,12 @@ use crate::{
     chain::{Chain, ReadingEvent},
     config::{MqttMode, MqttSection},
     ingest::Ingest,
+    recent::Recent,
 };
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
@@ -42,7 +43,8 @@ pub const RECEIPT_QUEUE: usize = 65_536;
 /// answers a reading at once when its queue is full (`pool_full`), so this fills only while
 /// the ingest queue ([crate::ingest::INGEST_QUEUE]) is full and its answers are not yet sent.
 pub const PENDING_ANSWERS: usize = 65_536;
-/// Readings received over MQTT whose final receipt is still owed, at most.
+/// Readings received over MQTT whose final receipt is still owed, at most; each is tracked for
+/// at least half as many newer readings ([crate::recent::Recent]).
 pub const TRACKED_READINGS: usize = 1 << 20;
 /// Largest MQTT packet accepted: a 16 KiB reading plus topic and framing.
 pub const MAX_PACKET_BYTES: usize = 16 * 1024 + 1024;
@@ -88,27 +90,23 @@ fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>
     .expect("JSON encodes")
 }
 
-/// Readings that came in over MQTT here and still await their final receipt.
-#[derive(Default)]
-struct Tracked {
-    ids: HashMap<Hash, DeviceId>,
-    order: VecDeque<Hash>,
+/// Readings that came in over MQTT here and still await their final receipt: their devices,
+/// by reading id.
+struct Tracked(Recent<Hash, DeviceId>);
+
+impl Default for Tracked {
+    fn default() -> Self {
+        Self(Recent::new(TRACKED_READINGS))
+    }
 }
 
 impl Tracked {
     fn insert(&mut self, id: Hash, device: DeviceId) {
-        if self.ids.insert(id, device).is_none() {
-            self.order.push_back(id);
-            while self.order.len() > TRACKED_READINGS {
-                if let Some(old) = self.order.pop_front() {
-                    self.ids.remove(&old);
-                }
-            }
-        }
+        self.0.insert(id, device);
     }
 
     fn take(&mut self, id: &Hash) -> Option<DeviceId> {
-        self.ids.remove(id)
+        self.0.remove(id)
     }
 }
 

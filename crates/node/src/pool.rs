@@ -3,10 +3,12 @@
 //! so that one busy account cannot starve the others. Transactions the ledger refused while
 //! building a block are remembered for a while with their reason, so their submitters learn why.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use crate::recent::Recent;
+use std::collections::{BTreeMap, HashMap};
 use verity_types::{AccountId, Hash, SignedTransaction};
 
-/// How many refused transactions the pool remembers.
+/// How many refused transactions the pool remembers, at most; each is kept for at least half
+/// as many newer refusals ([Recent]).
 pub const REFUSED_MEMORY: usize = 100_000;
 
 /// Why the pool did not take a transaction.
@@ -50,8 +52,7 @@ pub struct Pool {
     max_per_account: usize,
     by_id: HashMap<Hash, SignedTransaction>,
     by_account: BTreeMap<AccountId, BTreeMap<u64, Hash>>,
-    refused: HashMap<Hash, (String, String)>,
-    refused_order: VecDeque<Hash>,
+    refused: Recent<Hash, (String, String)>,
 }
 
 impl Pool {
@@ -62,8 +63,7 @@ impl Pool {
             max_per_account,
             by_id: HashMap::new(),
             by_account: BTreeMap::new(),
-            refused: HashMap::new(),
-            refused_order: VecDeque::new(),
+            refused: Recent::new(REFUSED_MEMORY),
         }
     }
 
@@ -150,12 +150,6 @@ impl Pool {
         if self.remove(id).is_none() {
             return;
         }
-        if self.refused_order.len() >= REFUSED_MEMORY
-            && let Some(old) = self.refused_order.pop_front()
-        {
-            self.refused.remove(&old);
-        }
-        self.refused_order.push_back(*id);
         self.refused.insert(*id, (code.to_string(), message));
     }
 

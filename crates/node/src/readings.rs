@@ -8,14 +8,16 @@
 //! The signature cache remembers which readings were verified under which key, so a node
 //! verifies each reading once at ingest and reuses that when it verifies a block holding it.
 
+use crate::recent::Recent;
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
 };
 use verity_ledger::ReadingCheck;
 use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
 
-/// How many refused readings the pool remembers.
+/// How many refused readings the pool remembers, at most; each is kept for at least half as
+/// many newer refusals ([Recent]).
 pub const REFUSED_READINGS_MEMORY: usize = 100_000;
 
 /// The pool.
@@ -24,8 +26,7 @@ pub struct ReadingPool {
     max_per_device: usize,
     by_id: HashMap<Hash, Arc<Reading>>,
     by_device: BTreeMap<DeviceId, BTreeMap<u64, Hash>>,
-    refused: HashMap<Hash, RejectCode>,
-    refused_order: VecDeque<Hash>,
+    refused: Recent<Hash, RejectCode>,
 }
 
 impl ReadingPool {
@@ -36,8 +37,7 @@ impl ReadingPool {
             max_per_device,
             by_id: HashMap::new(),
             by_device: BTreeMap::new(),
-            refused: HashMap::new(),
-            refused_order: VecDeque::new(),
+            refused: Recent::new(REFUSED_READINGS_MEMORY),
         }
     }
 
@@ -122,14 +122,7 @@ impl ReadingPool {
     /// Drops and remembers a reading the ledger refused; returns it if it was pending.
     pub fn refuse(&mut self, id: &Hash, code: RejectCode) -> Option<Arc<Reading>> {
         let reading = self.remove(id);
-        if self.refused.insert(*id, code).is_none() {
-            self.refused_order.push_back(*id);
-            while self.refused_order.len() > REFUSED_READINGS_MEMORY {
-                if let Some(old) = self.refused_order.pop_front() {
-                    self.refused.remove(&old);
-                }
-            }
-        }
+        self.refused.insert(*id, code);
         reading
     }
 
@@ -162,38 +155,45 @@ impl ReadingPool {
 }
 
 /// Remembers readings verified under a key (bounded; the oldest are forgotten first).
+///
+/// Each entry is a reading id and a 64-bit fingerprint of the key it verified under, not the
+/// key itself (a P-256 key is kept with its uncompressed point, 99 bytes): about 40 bytes per
+/// reading instead of 140. The fingerprint is a hash keyed with random keys chosen when the
+/// node starts, so nobody outside it can search for another key with the same fingerprint; a
+/// different key matches by chance once in 2^64, and only a device's owner can put another key
+/// in front of a reading already verified (by rotating the device's key while it waits).
 pub struct SigCache {
-    max: usize,
-    inner: Mutex<(HashMap<Hash, PublicKey>, VecDeque<Hash>)>,
+    fingerprints: std::collections::hash_map::RandomState,
+    inner: Mutex<Recent<Hash, u64>>,
 }
 
 impl SigCache {
-    /// A cache of at most `max` entries.
+    /// A cache that remembers at most `max` readings, each for at least `max / 2` newer ones.
     pub fn new(max: usize) -> Self {
         Self {
-            max,
-            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            fingerprints: std::collections::hash_map::RandomState::new(),
+            inner: Mutex::new(Recent::new(max)),
         }
+    }
+
+    fn fingerprint(&self, key: &PublicKey) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.fingerprints.hash_one(key)
     }
 
     /// Records that `reading` verified under `key`.
     pub fn insert(&self, reading: Hash, key: PublicKey) {
-        let mut g = self.inner.lock().expect("sig cache lock");
-        let (map, order) = &mut *g;
-        if map.insert(reading, key).is_none() {
-            order.push_back(reading);
-            while order.len() > self.max {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-            }
-        }
+        let fingerprint = self.fingerprint(&key);
+        self.inner
+            .lock()
+            .expect("sig cache lock")
+            .insert(reading, fingerprint);
     }
 
     /// Whether `reading` verified under `key`.
     pub fn verified(&self, reading: &Hash, key: &PublicKey) -> bool {
-        let g = self.inner.lock().expect("sig cache lock");
-        g.0.get(reading) == Some(key)
+        let fingerprint = self.fingerprint(key);
+        self.inner.lock().expect("sig cache lock").get(reading) == Some(&fingerprint)
     }
 }
 
@@ -397,5 +397,36 @@ mod tests {
             (reading(&p, "b", 2), e.public_key()),
         ];
         assert_eq!(verify_batch(&items), vec![true, true, false, true, false]);
+    }
+
+    #[test]
+    fn the_signature_cache_answers_only_for_the_key_a_reading_verified_under() {
+        let device = SecretKey::generate(Algorithm::Ed25519);
+        let rotated = SecretKey::generate(Algorithm::Ed25519);
+        let p256 = SecretKey::generate(Algorithm::P256);
+        let cache = SigCache::new(4);
+        let first = reading(&device, "a", 1);
+        let forged = reading(&rotated, "a", 2);
+        // A reading is verified once, then known under its key only.
+        assert!(cache.check(&first, &device.public_key()));
+        assert!(cache.verified(&first.id(), &device.public_key()));
+        assert!(!cache.verified(&first.id(), &rotated.public_key()));
+        assert!(!cache.verified(&first.id(), &p256.public_key()));
+        // A bad signature is never remembered as good.
+        assert!(!cache.check(&forged, &device.public_key()));
+        assert!(!cache.verified(&forged.id(), &device.public_key()));
+        // P-256 keys are told apart as well.
+        let other = reading(&p256, "b", 1);
+        assert!(cache.check(&other, &p256.public_key()));
+        assert!(cache.verified(&other.id(), &p256.public_key()));
+        assert!(!cache.verified(
+            &other.id(),
+            &SecretKey::generate(Algorithm::P256).public_key()
+        ));
+        // Bounded: the oldest are forgotten once enough newer readings verified.
+        for seq in 10..20 {
+            assert!(cache.check(&reading(&device, "c", seq), &device.public_key()));
+        }
+        assert!(!cache.verified(&first.id(), &device.public_key()));
     }
 }

@@ -30,6 +30,18 @@ use std::{sync::Arc, time::Duration};
 use tracing::{info, warn};
 use verity_types::{Genesis, block::BlockLimits};
 
+/// Messages per second each p2p channel (votes, certificates, resolver, broadcast, backfill,
+/// transaction gossip) may carry to each peer.
+pub const P2P_CHANNEL_RATE: std::num::NonZeroU32 = NZU32!(10_000);
+
+/// Messages each p2p channel may send to, or queue from, one peer at once before
+/// [P2P_CHANNEL_RATE] applies. The network preallocates a mailbox slot for every message of
+/// every channel's burst from every peer (about a kilobyte each), so this bounds memory: with
+/// a burst as large as the rate, one second's worth, a node held 140 MiB of mailboxes with no
+/// peer at all and four times that with three peers. Consensus sends a few messages per view
+/// and gossip one batch per few milliseconds, far below it.
+pub const P2P_CHANNEL_BURST: std::num::NonZeroU32 = NZU32!(1_024);
+
 /// Reads a consensus key file (hex of the 32-byte Ed25519 seed).
 pub fn read_validator_key(path: &std::path::Path) -> anyhow::Result<ed25519::PrivateKey> {
     let text = std::fs::read_to_string(path)
@@ -164,7 +176,7 @@ async fn run_in(
     }
     let peers = Map::from_iter_dedup(peers);
     let _ = oracle.track(0, peers);
-    let quota = Quota::per_second(NZU32!(10_000));
+    let quota = Quota::per_second(P2P_CHANNEL_RATE).allow_burst(P2P_CHANNEL_BURST);
     let channels = Channels {
         votes: network.register(channel::VOTES, quota),
         certificates: network.register(channel::CERTIFICATES, quota),
