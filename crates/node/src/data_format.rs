@@ -6,12 +6,13 @@
 //! | 1 | the first layout; folders written before the `format` file existed are format 1 |
 //! | 2 | finalized blocks are stored zstd-compressed ([BLOCK_COMPRESSION_LEVEL]) |
 //! | 3 | as 2, and the index keeps transaction receipts and history entries in a compact binary encoding instead of JSON |
+//! | 4 | as 3, and the index keeps a transaction's place in the chain with its receipt and one list of transactions per block, instead of three entries per transaction and one per movement |
 //!
-//! A new folder starts at [CURRENT]. A format 2 folder becomes format 3 when a node opens it:
-//! its blocks are already compressed, the index reads the JSON entries written before and
-//! writes compact ones from then on, and a Verity that knows only formats 1 and 2 then refuses
-//! the folder instead of misreading it. A format 1 folder stays format 1: its blocks stay
-//! uncompressed and its index keeps writing JSON.
+//! A new folder starts at [CURRENT]. A format 2 or 3 folder becomes format 4 when a node opens
+//! it: its blocks are already compressed, the index reads the entries written before in their
+//! layout and writes the current one from then on, and a Verity that knows only the earlier
+//! formats then refuses the folder instead of misreading it. A format 1 folder stays format 1:
+//! its blocks stay uncompressed and its index keeps writing JSON.
 
 use std::{
     fs,
@@ -20,7 +21,7 @@ use std::{
 };
 
 /// The format a new data folder is created with.
-pub const CURRENT: u32 = 3;
+pub const CURRENT: u32 = 4;
 
 /// zstd level of the finalized-blocks archive from format 2 on. Level 3 halves the size of
 /// a block of readings (device ids, record names and units repeat) at a cost far below a
@@ -43,7 +44,8 @@ impl DataFormat {
         (self.0 >= 2).then_some(BLOCK_COMPRESSION_LEVEL)
     }
 
-    /// Whether the index writes receipts and history entries in the compact encoding.
+    /// Whether the index writes receipts and history entries in the compact encoding, in the
+    /// layout of format 4 (formats 2 and 3 become 4 when opened).
     pub fn compact_index(self) -> bool {
         self.0 >= 3
     }
@@ -106,10 +108,10 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
                     found,
                 });
             }
-            if found == 2 {
-                // Format 3 differs only in what the index writes from now on.
-                write_marker(data_dir, DataFormat(3)).map_err(io_err)?;
-                return Ok(DataFormat(3));
+            if found == 2 || found == 3 {
+                // Format 4 differs only in what the index writes from now on.
+                write_marker(data_dir, DataFormat(4)).map_err(io_err)?;
+                return Ok(DataFormat(4));
             }
             Ok(DataFormat(found))
         }
@@ -165,16 +167,18 @@ mod tests {
     }
 
     #[test]
-    fn a_format_2_folder_becomes_format_3_and_keeps_compressed_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
-        fs::write(dir.path().join(FILE_NAME), "2\n").unwrap();
-        let f = open(dir.path()).unwrap();
-        assert_eq!(f, DataFormat(3));
-        assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
-        assert!(f.compact_index());
-        let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-        assert_eq!(text.trim(), "3");
+    fn format_2_and_3_folders_become_format_4_and_keep_compressed_blocks() {
+        for old in ["2", "3"] {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
+            fs::write(dir.path().join(FILE_NAME), format!("{old}\n")).unwrap();
+            let f = open(dir.path()).unwrap();
+            assert_eq!(f, DataFormat(4), "from format {old}");
+            assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
+            assert!(f.compact_index());
+            let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+            assert_eq!(text.trim(), "4");
+        }
     }
 
     #[test]

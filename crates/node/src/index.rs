@@ -8,6 +8,12 @@
 //! between is repaired when the block is executed again. The reading and device tables are
 //! keyed by what they describe and written with the same values when a block is indexed again,
 //! so they need no cutting.
+//!
+//! A transaction costs three entries (data format 4): its receipt with its place in the chain,
+//! under its id, and one history entry per movement (two for a transfer); each block adds one
+//! entry listing its transactions, from which everything above a height is found again when it
+//! must be cut off. Folders of earlier formats also hold per-transaction location and height
+//! entries (`txs`, per-transaction `height_txs`, `height_history`), which are still read and cut.
 
 use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
@@ -31,10 +37,15 @@ use verity_types::{
 /// Page cache of an index opened with [Index::open]: the default of `node.index_cache_mib`.
 pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
 
+/// Before data format 4: transaction id → (height, index in block).
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
+/// Height (8 bytes) → the ids of the block's transactions, in block order. Before data format
+/// 4: height ‖ index in block (12 bytes) → that transaction's id.
 const HEIGHT_TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_txs");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
+/// Before data format 4: height ‖ seq → the history key of that movement.
 const HEIGHT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("height_history");
+/// Transaction id → its receipt; from data format 4 with its place in the chain ([LOCATED]).
 const TX_RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tx_receipts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("readings");
@@ -156,7 +167,8 @@ impl FinalizedBlock<'_> {
 /// The index database.
 pub struct Index {
     pub(crate) db: Database,
-    /// Write receipts and history compactly (data format 3 on), or as JSON (format 1).
+    /// Write receipts and history compactly in the layout of data format 4, or as JSON with
+    /// per-transaction entries (format 1).
     compact: bool,
 }
 
@@ -192,9 +204,10 @@ impl Index {
         Ok(Self { db, compact: true })
     }
 
-    /// Makes this index write receipts and history entries as JSON, as Verity did before data
-    /// format 3, so that the folder stays readable by the Verity that wrote it
-    /// ([crate::data_format]). Both encodings are always read.
+    /// Makes this index write receipts and history entries as JSON, with per-transaction
+    /// location and height entries, as Verity did before data format 3, so that the folder
+    /// stays readable by the Verity that wrote it ([crate::data_format]). Every layout is
+    /// always read.
     pub fn writing_json_entries(mut self) -> Self {
         self.compact = false;
         self
@@ -239,7 +252,9 @@ impl Index {
     pub fn truncate_above(&self, height: u64) -> Result<(), IndexError> {
         let w = self.db.begin_write().map_err(ie)?;
         {
-            let start = height_key(height + 1, 0);
+            // Both key layouts of `height_txs` sort by height first: an 8-byte height sorts
+            // before the 12-byte keys of the same height.
+            let start = (height + 1).to_be_bytes();
             let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
             let mut txs = w.open_table(TXS).map_err(ie)?;
             let doomed: Vec<(Vec<u8>, Vec<u8>)> = height_txs
@@ -249,13 +264,34 @@ impl Index {
                 .collect::<Result<_, _>>()
                 .map_err(ie)?;
             let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
-            for (k, id) in doomed {
-                txs.remove(id.as_slice()).map_err(ie)?;
-                tx_receipts.remove(id.as_slice()).map_err(ie)?;
+            let mut history = w.open_table(HISTORY).map_err(ie)?;
+            let corrupt = || IndexError::Db("corrupt block transactions entry".into());
+            for (k, ids) in doomed {
+                if let Ok(block) = <[u8; 8]>::try_from(k.as_slice()) {
+                    // A block's transactions: their receipts name the accounts whose history
+                    // entries the block wrote, numbered in block order.
+                    let block = u64::from_be_bytes(block);
+                    if ids.len() % 32 != 0 {
+                        return Err(corrupt());
+                    }
+                    let mut seq = 0u32;
+                    for id in ids.chunks_exact(32) {
+                        let receipt = tx_receipts.remove(id).map_err(ie)?.ok_or_else(corrupt)?;
+                        for m in decode_receipt(receipt.value())?.movements {
+                            history
+                                .remove(history_key(&m.account, block, seq).as_slice())
+                                .map_err(ie)?;
+                            seq += 1;
+                        }
+                    }
+                } else {
+                    txs.remove(ids.as_slice()).map_err(ie)?;
+                    tx_receipts.remove(ids.as_slice()).map_err(ie)?;
+                }
                 height_txs.remove(k.as_slice()).map_err(ie)?;
             }
+            let start = height_key(height + 1, 0);
             let mut height_history = w.open_table(HEIGHT_HISTORY).map_err(ie)?;
-            let mut history = w.open_table(HISTORY).map_err(ie)?;
             let doomed: Vec<(Vec<u8>, Vec<u8>)> = height_history
                 .range(start.as_slice()..)
                 .map_err(ie)?
@@ -278,6 +314,13 @@ impl Index {
     /// Where a transaction was committed: (height, index in block).
     pub fn tx_location(&self, id: &Hash) -> Result<Option<(u64, u32)>, IndexError> {
         let r = self.db.begin_read().map_err(ie)?;
+        let receipts = r.open_table(TX_RECEIPTS).map_err(ie)?;
+        if let Some(v) = receipts.get(id.0.as_slice()).map_err(ie)?
+            && let Some(location) = receipt_location(v.value())?
+        {
+            return Ok(Some(location));
+        }
+        // Committed before data format 4.
         let t = r.open_table(TXS).map_err(ie)?;
         Ok(t.get(id.0.as_slice()).map_err(ie)?.map(|v| v.value()))
     }
@@ -684,22 +727,46 @@ fn parse_cursor64(c: &str) -> Option<(u64, u64)> {
 /// before it hold JSON there, which always starts with `{`; both are read.
 const COMPACT: u8 = 1;
 
-/// A receipt as [Index::tx_receipt] keeps it: `COMPACT ‖` the receipt body the leaf hashes
-/// ([write_receipt_body]: outcome and movements, docs/proofs.md).
-fn encode_receipt(outcome: &str, movements: &[Movement]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(1 + receipt_body_size(outcome, movements));
-    v.push(COMPACT);
+/// The first byte of a receipt value that also holds where its transaction was committed
+/// (data format 4).
+const LOCATED: u8 = 2;
+
+/// A receipt as [Index::tx_receipt] keeps it: `LOCATED ‖ height u64 ‖ index in block u32 ‖`
+/// the receipt body the leaf hashes ([write_receipt_body]: outcome and movements,
+/// docs/proofs.md). Before data format 4: `COMPACT ‖` the body, the place kept apart in `txs`.
+fn encode_receipt(height: u64, index: u32, outcome: &str, movements: &[Movement]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(13 + receipt_body_size(outcome, movements));
+    v.push(LOCATED);
+    v.extend_from_slice(&height.to_be_bytes());
+    v.extend_from_slice(&index.to_be_bytes());
     write_receipt_body(outcome, movements, &mut v);
     v
 }
 
+/// Where a receipt entry says its transaction was committed; `None` for entries written before
+/// data format 4, which do not say.
+fn receipt_location(v: &[u8]) -> Result<Option<(u64, u32)>, IndexError> {
+    match v.split_first() {
+        Some((&LOCATED, rest)) if rest.len() >= 12 => Ok(Some((
+            u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")),
+            u32::from_be_bytes(rest[8..12].try_into().expect("4 bytes")),
+        ))),
+        Some((&LOCATED, _)) => Err(IndexError::Db("corrupt receipt entry".into())),
+        _ => Ok(None),
+    }
+}
+
 fn decode_receipt(v: &[u8]) -> Result<ProvenReceipt, IndexError> {
     let corrupt = || IndexError::Db("corrupt receipt entry".into());
+    let body = |body: &[u8]| {
+        read_receipt_body(&mut Copying(body))
+            .map(|(outcome, movements)| ProvenReceipt { outcome, movements })
+            .map_err(|_| corrupt())
+    };
     match v.split_first() {
         Some((b'{', _)) => serde_json::from_slice(v).map_err(ie),
-        Some((&COMPACT, body)) => read_receipt_body(&mut Copying(body))
-            .map(|(outcome, movements)| ProvenReceipt { outcome, movements })
-            .map_err(|_| corrupt()),
+        Some((&LOCATED, rest)) if rest.len() >= 12 => body(&rest[12..]),
+        Some((&COMPACT, rest)) => body(rest),
         _ => Err(corrupt()),
     }
 }
@@ -762,29 +829,68 @@ fn write_block(
     timestamp_ms: u64,
     receipts: &[Receipt],
 ) -> Result<(), IndexError> {
-    let mut txs = w.open_table(TXS).map_err(ie)?;
+    if compact {
+        let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
+        let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
+        let mut history = w.open_table(HISTORY).map_err(ie)?;
+        let movements = receipts
+            .iter()
+            .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)));
+        let mut ids = Vec::with_capacity(32 * receipts.len());
+        for r in receipts {
+            ids.extend_from_slice(&r.tx_id.0);
+            let v = encode_receipt(height, r.index, &r.outcome, &r.movements);
+            tx_receipts
+                .insert(r.tx_id.0.as_slice(), v.as_slice())
+                .map_err(ie)?;
+        }
+        if !ids.is_empty() {
+            height_txs
+                .insert(height.to_be_bytes().as_slice(), ids.as_slice())
+                .map_err(ie)?;
+        }
+        for (seq, (tx_id, m)) in movements.enumerate() {
+            let key = history_key(&m.account, height, seq as u32);
+            let value = encode_history(timestamp_ms, tx_id, m);
+            history
+                .insert(key.as_slice(), value.as_slice())
+                .map_err(ie)?;
+        }
+    } else {
+        write_block_json(w, height, timestamp_ms, receipts)?;
+    }
+    let mut meta = w.open_table(META).map_err(ie)?;
+    meta.insert(INDEXED_HEIGHT, height).map_err(ie)?;
+    Ok(())
+}
+
+/// [write_block] for a format 1 folder: JSON values, and per-transaction location and height
+/// entries.
+fn write_block_json(
+    w: &WriteTransaction,
+    height: u64,
+    timestamp_ms: u64,
+    receipts: &[Receipt],
+) -> Result<(), IndexError> {
     let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
     let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
+    let mut history = w.open_table(HISTORY).map_err(ie)?;
+    let mut txs = w.open_table(TXS).map_err(ie)?;
     for r in receipts {
         txs.insert(r.tx_id.0.as_slice(), (height, r.index))
             .map_err(ie)?;
         height_txs
             .insert(height_key(height, r.index).as_slice(), r.tx_id.0.as_slice())
             .map_err(ie)?;
-        let v = if compact {
-            encode_receipt(&r.outcome, &r.movements)
-        } else {
-            serde_json::to_vec(&ProvenReceipt {
-                outcome: r.outcome.clone(),
-                movements: r.movements.clone(),
-            })
-            .map_err(ie)?
-        };
+        let v = serde_json::to_vec(&ProvenReceipt {
+            outcome: r.outcome.clone(),
+            movements: r.movements.clone(),
+        })
+        .map_err(ie)?;
         tx_receipts
             .insert(r.tx_id.0.as_slice(), v.as_slice())
             .map_err(ie)?;
     }
-    let mut history = w.open_table(HISTORY).map_err(ie)?;
     let mut height_history = w.open_table(HEIGHT_HISTORY).map_err(ie)?;
     let movements = receipts
         .iter()
@@ -792,11 +898,8 @@ fn write_block(
     for (seq, (tx_id, m)) in movements.enumerate() {
         let seq = seq as u32;
         let key = history_key(&m.account, height, seq);
-        let value = if compact {
-            encode_history(timestamp_ms, tx_id, m)
-        } else {
-            serde_json::to_vec(&history_entry(height, seq, timestamp_ms, tx_id, m)).map_err(ie)?
-        };
+        let value =
+            serde_json::to_vec(&history_entry(height, seq, timestamp_ms, tx_id, m)).map_err(ie)?;
         history
             .insert(key.as_slice(), value.as_slice())
             .map_err(ie)?;
@@ -804,8 +907,6 @@ fn write_block(
             .insert(height_key(height, seq).as_slice(), key.as_slice())
             .map_err(ie)?;
     }
-    let mut meta = w.open_table(META).map_err(ie)?;
-    meta.insert(INDEXED_HEIGHT, height).map_err(ie)?;
     Ok(())
 }
 
@@ -1040,13 +1141,159 @@ mod tests {
         );
     }
 
+    fn located(index: &Index, r: &Receipt) -> Option<(u64, u32, ProvenReceipt)> {
+        let place = index.tx_location(&r.tx_id).unwrap();
+        let receipt = index.tx_receipt(&r.tx_id).unwrap();
+        assert_eq!(place.is_some(), receipt.is_some(), "{place:?} {receipt:?}");
+        place.zip(receipt).map(|((h, i), r)| (h, i, r))
+    }
+
+    /// Cutting off the blocks above a height (after a crash) removes their transactions'
+    /// receipts, places and history entries, in the current layout and in the per-transaction
+    /// layout of folders written before data format 4, and nothing at or below the height.
+    #[test]
+    fn truncation_cuts_both_layouts_above_the_height_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.redb");
+        // Heights 4 and 5 as a format 1 folder writes them (per-transaction entries).
+        let legacy = Index::open(&path).unwrap().writing_json_entries();
+        let old = [receipt(0x04, 0), receipt(0x05, 0)];
+        for (h, r) in [(4, &old[0]), (5, &old[1])] {
+            legacy
+                .index_finalized(&FinalizedBlock {
+                    receipts: std::slice::from_ref(r),
+                    ..FinalizedBlock::empty(h, h * 1_000)
+                })
+                .unwrap();
+        }
+        drop(legacy);
+        // Heights 6 and 7 in the current layout; 7 holds two transactions, so its second
+        // transaction's movements are history entries 2 and 3 of the block.
+        let index = Index::open(&path).unwrap();
+        let new = [receipt(0x06, 0), receipt(0x07, 0), receipt(0x08, 1)];
+        index
+            .index_finalized(&FinalizedBlock {
+                receipts: &new[..1],
+                ..FinalizedBlock::empty(6, 6_000)
+            })
+            .unwrap();
+        index
+            .index_finalized(&FinalizedBlock {
+                receipts: &new[1..],
+                ..FinalizedBlock::empty(7, 7_000)
+            })
+            .unwrap();
+        let heights = |index: &Index| -> Vec<(u64, u32)> {
+            all_history(index, 0xaa)
+                .iter()
+                .map(|e| (e.height, e.seq))
+                .collect()
+        };
+        assert_eq!(
+            heights(&index),
+            vec![(4, 0), (5, 0), (6, 0), (7, 0), (7, 2)]
+        );
+        for (r, h) in old.iter().zip([4, 5]).chain(new.iter().zip([6, 7, 7])) {
+            let (height, i, got) = located(&index, r).expect("indexed");
+            assert_eq!((height, i), (h, r.index));
+            assert_eq!(got.movements, r.movements);
+        }
+        assert_eq!(index.indexed_height().unwrap(), Some(7));
+
+        index.truncate_above(5).unwrap();
+        assert_eq!(heights(&index), vec![(4, 0), (5, 0)]);
+        assert_eq!(all_history(&index, 0xbb).len(), 2);
+        for r in &new {
+            assert!(located(&index, r).is_none(), "{} kept", r.tx_id);
+        }
+        for r in &old {
+            assert!(located(&index, r).is_some(), "{} cut", r.tx_id);
+        }
+        assert_eq!(index.indexed_height().unwrap(), Some(5));
+        // Indexing the cut blocks again (as re-execution does) restores them.
+        index
+            .index_finalized(&FinalizedBlock {
+                receipts: &new[1..],
+                ..FinalizedBlock::empty(6, 6_000)
+            })
+            .unwrap();
+        assert_eq!(heights(&index), vec![(4, 0), (5, 0), (6, 0), (6, 2)]);
+        assert_eq!(located(&index, &new[2]).map(|l| (l.0, l.1)), Some((6, 1)));
+
+        index.truncate_above(4).unwrap();
+        assert_eq!(heights(&index), vec![(4, 0)]);
+        assert!(located(&index, &old[1]).is_none());
+        assert!(located(&index, &new[1]).is_none());
+        assert_eq!(located(&index, &old[0]).map(|l| (l.0, l.1)), Some((4, 0)));
+        index.truncate_above(0).unwrap();
+        assert!(all_history(&index, 0xaa).is_empty());
+        assert!(all_history(&index, 0xbb).is_empty());
+        assert!(located(&index, &old[0]).is_none());
+    }
+
+    /// What a format 3 folder holds (compact values, with per-transaction location and height
+    /// entries beside them) reads back under blocks indexed since, and is cut off like them.
+    #[test]
+    fn format_3_entries_read_back_and_are_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("index.redb")).unwrap();
+        let old = receipt(0x03, 0);
+        {
+            let w = index.db.begin_write().unwrap();
+            {
+                let mut value = vec![COMPACT];
+                write_receipt_body(&old.outcome, &old.movements, &mut value);
+                let id = old.tx_id.0.as_slice();
+                let mut receipts = w.open_table(TX_RECEIPTS).unwrap();
+                receipts.insert(id, value.as_slice()).unwrap();
+                w.open_table(TXS).unwrap().insert(id, (3u64, 0u32)).unwrap();
+                let mut height_txs = w.open_table(HEIGHT_TXS).unwrap();
+                height_txs.insert(height_key(3, 0).as_slice(), id).unwrap();
+                let mut history = w.open_table(HISTORY).unwrap();
+                let mut height_history = w.open_table(HEIGHT_HISTORY).unwrap();
+                for (seq, m) in old.movements.iter().enumerate() {
+                    let key = history_key(&m.account, 3, seq as u32);
+                    let value = encode_history(3_000, &old.tx_id, m);
+                    history.insert(key.as_slice(), value.as_slice()).unwrap();
+                    let at = height_key(3, seq as u32);
+                    height_history
+                        .insert(at.as_slice(), key.as_slice())
+                        .unwrap();
+                }
+                let mut meta = w.open_table(META).unwrap();
+                meta.insert(INDEXED_HEIGHT, 3).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let new = receipt(0x04, 0);
+        index
+            .index_finalized(&FinalizedBlock {
+                receipts: std::slice::from_ref(&new),
+                ..FinalizedBlock::empty(4, 4_000)
+            })
+            .unwrap();
+        let (height, i, got) = located(&index, &old).expect("format 3 entry");
+        assert_eq!((height, i, &got.movements), (3, 0, &old.movements));
+        let heights: Vec<u64> = all_history(&index, 0xaa).iter().map(|e| e.height).collect();
+        assert_eq!(heights, vec![3, 4]);
+
+        index.truncate_above(3).unwrap();
+        assert!(located(&index, &new).is_none());
+        assert!(located(&index, &old).is_some());
+        assert_eq!(all_history(&index, 0xbb).len(), 1);
+        index.truncate_above(2).unwrap();
+        assert!(located(&index, &old).is_none());
+        assert!(all_history(&index, 0xaa).is_empty());
+        assert!(all_history(&index, 0xbb).is_empty());
+    }
+
     /// A damaged entry is an error, never a panic or a wrong answer.
     #[test]
     fn damaged_entries_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open(&dir.path().join("index.redb")).unwrap();
         let r = receipt(0x07, 0);
-        let good_receipt = encode_receipt(&r.outcome, &r.movements);
+        let good_receipt = encode_receipt(7, 0, &r.outcome, &r.movements);
         let good_entry = encode_history(7_000, &r.tx_id, &r.movements[0]);
         let key = history_key(&AccountId([0xaa; 20]), 7, 0);
         for cut in 0..good_receipt.len() {
@@ -1058,6 +1305,14 @@ mod tests {
         for cut in 0..good_entry.len() {
             assert!(
                 decode_history(&key, &good_entry[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(receipt_location(&good_receipt).unwrap(), Some((7, 0)));
+        assert_eq!(receipt_location(&[]).unwrap(), None);
+        for cut in 1..13 {
+            assert!(
+                receipt_location(&good_receipt[..cut]).is_err(),
                 "cut at {cut}"
             );
         }
