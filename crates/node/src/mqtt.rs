@@ -92,23 +92,7 @@ fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>
 
 /// Readings that came in over MQTT here and still await their final receipt: their devices,
 /// by reading id.
-struct Tracked(Recent<Hash, DeviceId>);
-
-impl Default for Tracked {
-    fn default() -> Self {
-        Self(Recent::new(TRACKED_READINGS))
-    }
-}
-
-impl Tracked {
-    fn insert(&mut self, id: Hash, device: DeviceId) {
-        self.0.insert(id, device);
-    }
-
-    fn take(&mut self, id: &Hash) -> Option<DeviceId> {
-        self.0.remove(id)
-    }
-}
+type Tracked = Recent<Hash, DeviceId>;
 
 type Receipts = mpsc::Sender<(String, Vec<u8>)>;
 
@@ -204,7 +188,7 @@ async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, re
             }
             Err(_) => return,
         };
-        let Some(device) = tracked.lock().expect("tracked lock").take(&reading_id) else {
+        let Some(device) = tracked.lock().expect("tracked lock").remove(&reading_id) else {
             continue;
         };
         let body = receipt(&reading_id, Some(seq), outcome.map(Some));
@@ -218,7 +202,7 @@ pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> a
     let (pending, pending_rx) = mpsc::channel(PENDING_ANSWERS);
     let pipeline = Pipeline {
         ingest,
-        tracked: Arc::new(Mutex::new(Tracked::default())),
+        tracked: Arc::new(Mutex::new(Recent::new(TRACKED_READINGS))),
         receipts,
         pending,
     };
