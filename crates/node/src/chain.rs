@@ -67,8 +67,10 @@ impl From<&DeviceRecord> for IngestView {
         }
     }
 }
-/// Reading outcome events buffered for slow listeners (MQTT receipts).
-pub const EVENT_BUFFER: usize = 1 << 16;
+/// Batches of reading outcomes (one per finalized block, or per batch of readings dropped from
+/// the pool) buffered for a slow listener (MQTT receipts); a listener further behind misses
+/// the oldest. A batch is freed once every listener has read it.
+pub const EVENT_BUFFER: usize = 1024;
 
 /// What happened to a reading after ingest, for receipts.
 #[derive(Clone, Debug)]
@@ -222,7 +224,7 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     /// committed state.
     devices: Mutex<HashMap<DeviceId, Option<IngestView>>>,
     verifier: BatchVerifier,
-    events: tokio::sync::broadcast::Sender<ReadingEvent>,
+    events: tokio::sync::broadcast::Sender<Arc<[ReadingEvent]>>,
     tip: Mutex<Tip>,
     recent: Mutex<BTreeMap<u64, (Hash, Hash)>>,
     /// The query index (absent in simulations).
@@ -449,8 +451,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         devices::load(&overlay, id).await
     }
 
-    /// Listens to what becomes of readings (committed or rejected after ingest).
-    pub fn reading_events(&self) -> tokio::sync::broadcast::Receiver<ReadingEvent> {
+    /// Listens to what becomes of readings (committed or rejected after ingest), in batches.
+    pub fn reading_events(&self) -> tokio::sync::broadcast::Receiver<Arc<[ReadingEvent]>> {
         self.events.subscribe()
     }
 
@@ -660,15 +662,20 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
 
     /// Counts readings dropped from the pool after ingest and tells their devices why.
     fn announce_dropped(&self, dropped: Vec<(Arc<Reading>, RejectCode)>) {
+        if dropped.is_empty() {
+            return;
+        }
+        let mut events = Vec::with_capacity(dropped.len());
         for (r, code) in dropped {
             self.count_rejected(code);
-            let _ = self.events.send(ReadingEvent {
+            events.push(ReadingEvent {
                 reading_id: r.id(),
                 device: r.device().clone(),
                 seq: r.seq(),
                 outcome: Err(code),
             });
         }
+        let _ = self.events.send(events.into());
     }
 
     /// Drops readings the ledger refused while building a block, telling their devices why.
@@ -1107,17 +1114,21 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             self.metrics.pool_size.set(pool.len() as i64);
         }
         let mut accepted = 0u64;
+        let mut events = Vec::with_capacity(block.readings.len());
         for (r, rc) in block.readings.iter().zip(&executed.reading_receipts) {
             match rc.rejected {
                 None => accepted += 1,
                 Some(code) => self.count_rejected(code),
             }
-            let _ = self.events.send(ReadingEvent {
+            events.push(ReadingEvent {
                 reading_id: r.id(),
                 device: r.device().clone(),
                 seq: r.seq(),
                 outcome: rc.rejected.map_or(Ok(height), Err),
             });
+        }
+        if !events.is_empty() {
+            let _ = self.events.send(events.into());
         }
         self.metrics.readings.inc_by(accepted);
         self.prune_reading_pool(block, &touched);

@@ -25,20 +25,33 @@ pub struct Refused {
 type Answer = oneshot::Sender<Result<Arc<Reading>, Refused>>;
 
 /// A reading to check: its bytes and, for MQTT, the device id its topic names.
-type Job = (Vec<u8>, Option<DeviceId>, Answer);
+pub(crate) type Job = (Vec<u8>, Option<DeviceId>, Answer);
 
 /// The handle transports submit readings through.
 #[derive(Clone)]
 pub struct Ingest {
     queue: mpsc::Sender<Job>,
+    /// Where refusals are counted (`None` in tests of the transports).
+    chain: Option<Arc<Chain<Ctx>>>,
 }
 
 impl Ingest {
     /// Starts the ingest worker for `chain`.
     pub fn start(chain: Arc<Chain<Ctx>>) -> Self {
         let (queue, rx) = mpsc::channel(INGEST_QUEUE);
-        tokio::spawn(run(chain, rx));
-        Self { queue }
+        tokio::spawn(run(chain.clone(), rx));
+        Self {
+            queue,
+            chain: Some(chain),
+        }
+    }
+
+    /// A handle whose queue of `capacity` readings nobody drains but the caller, for tests of
+    /// the transports.
+    #[cfg(test)]
+    pub(crate) fn unstarted(capacity: usize) -> (Self, mpsc::Receiver<Job>) {
+        let (queue, rx) = mpsc::channel(capacity);
+        (Self { queue, chain: None }, rx)
     }
 
     /// Checks a reading and puts it in the pool; answers once it is accepted or refused.
@@ -62,8 +75,17 @@ impl Ingest {
         let (tx, rx) = oneshot::channel();
         self.queue
             .try_send((bytes, topic_device, tx))
-            .map_err(|_| busy())?;
+            .map_err(|_| self.busy())?;
         Ok(async move { rx.await.map_err(|_| busy())? })
+    }
+
+    /// Refuses a reading because the node cannot queue it now (`pool_full`), and counts it.
+    pub fn busy(&self) -> Refused {
+        let refused = busy();
+        if let Some(chain) = &self.chain {
+            chain.reading_refused(&refused.error);
+        }
+        refused
     }
 }
 

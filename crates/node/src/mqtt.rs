@@ -22,7 +22,10 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 use tokio::sync::mpsc;
@@ -38,11 +41,14 @@ pub const RECEIPTS_PREFIX: &str = "verity/v1/receipts/";
 /// Receipts waiting to be published, at most (older ones are dropped when full).
 pub const RECEIPT_QUEUE: usize = 65_536;
 /// Published readings waiting, in publish order, for their first receipt (`accepted` or a
-/// refusal), at most. When it is full the node reads no more from the broker until answers go
-/// out, and the broker holds what is published meanwhile (as its own limits allow). Ingest
-/// answers a reading at once when its queue is full (`pool_full`), so this fills only while
-/// the ingest queue ([crate::ingest::INGEST_QUEUE]) is full and its answers are not yet sent.
-pub const PENDING_ANSWERS: usize = 65_536;
+/// refusal), at most: twice the ingest queue ([crate::ingest::INGEST_QUEUE]), so that when
+/// readings come faster than ingest checks them, the full ingest queue refuses them
+/// (`pool_full`) and those refusals still go out in order. Beyond this bound a reading is
+/// refused at once, ahead of the answers still owed. The node never stops reading the broker:
+/// a broker's buffer is bounded too (the embedded broker's log of readings, an external
+/// broker's queue for the node's session), and what overflows it would be lost with no
+/// receipt at all.
+pub const PENDING_ANSWERS: usize = 2 * crate::ingest::INGEST_QUEUE;
 /// Readings received over MQTT whose final receipt is still owed, at most; each is tracked for
 /// at least half as many newer readings ([crate::recent::Recent]).
 pub const TRACKED_READINGS: usize = 1 << 20;
@@ -52,9 +58,9 @@ pub const MAX_PACKET_BYTES: usize = 16 * 1024 + 1024;
 /// is closed.
 pub const CONNECT_TIMEOUT_MS: u16 = 10_000;
 /// Size of each of the 4 in-memory segments of the embedded broker's log of published
-/// readings. The node's own subscription drains it as readings arrive (into the ingest queue,
-/// which answers `busy` when full), so the log only spans the moments between a publish and
-/// that read: 16 MiB of readings is several seconds of the most this node ingests.
+/// readings. The node's own subscription drains it as readings arrive, never waiting on ingest
+/// (readings it cannot queue are refused with `pool_full`, see [PENDING_ANSWERS]), so the log
+/// only spans the moments between a publish and that read.
 pub const READINGS_LOG_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 /// Size of each of the 2 segments of the log that the embedded broker keeps for each device's
 /// receipt topic (up to about 100 receipts each; a device reads its receipts as they come, so
@@ -94,7 +100,37 @@ fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>
 /// by reading id.
 type Tracked = Recent<Hash, DeviceId>;
 
-type Receipts = mpsc::Sender<(String, Vec<u8>)>;
+/// The queue of receipts to publish: topic and body.
+#[derive(Clone)]
+struct Receipts {
+    queue: mpsc::Sender<(String, Vec<u8>)>,
+    /// Receipts dropped because the queue was full, since start.
+    dropped: Arc<AtomicU64>,
+}
+
+impl Receipts {
+    fn new(queue: mpsc::Sender<(String, Vec<u8>)>) -> Self {
+        Self {
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Queues a receipt for `device`; drops it if [RECEIPT_QUEUE] receipts are already
+    /// waiting, and logs the count of drops at 1, 2, 4, 8, … of them.
+    fn send(&self, device: &DeviceId, body: Vec<u8>) {
+        let topic = format!("{RECEIPTS_PREFIX}{device}");
+        if self.queue.try_send((topic, body)).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                warn!(
+                    dropped,
+                    "MQTT receipt queue full: receipts dropped since start"
+                );
+            }
+        }
+    }
+}
 
 /// What both broker modes feed: ingest, the readings owed a final receipt, and the queue of
 /// receipts to publish.
@@ -118,10 +154,11 @@ type PendingAnswer = (
 );
 
 impl Pipeline {
-    /// Handles one published message: queues it for ingest at once, in arrival order; its
-    /// first receipt is sent by [answer_in_order] once the answer comes. Waits while
-    /// [PENDING_ANSWERS] answers are outstanding.
-    async fn publish(&self, topic: Bytes, payload: Bytes) {
+    /// Handles one published message without waiting: queues it for ingest, in arrival order,
+    /// and its first receipt is sent by [answer_in_order] once the answer comes. When
+    /// [PENDING_ANSWERS] answers are already owed, the reading is refused (`pool_full`) at
+    /// once instead.
+    fn publish(&self, topic: Bytes, payload: Bytes) {
         let Some(device) = topic.strip_prefix(READINGS_PREFIX.as_bytes()) else {
             return;
         };
@@ -130,12 +167,16 @@ impl Pipeline {
             return;
         };
         let id = sha256(&payload);
+        let Ok(slot) = self.pending.try_reserve() else {
+            self.answer(&id, device, Err(self.ingest.busy()));
+            return;
+        };
         let answer = self.ingest.enqueue(payload.to_vec(), Some(device.clone()));
         let answer: Pin<Box<dyn Future<Output = _> + Send>> = match answer {
             Ok(pending) => Box::pin(pending),
             Err(refused) => Box::pin(std::future::ready(Err(refused))),
         };
-        let _ = self.pending.send((id, device, answer)).await;
+        slot.send((id, device, answer));
     }
 
     fn answer(
@@ -154,9 +195,7 @@ impl Pipeline {
             }
             Err(refused) => receipt(id, refused.seq, Err(refused.error.code)),
         };
-        let _ = self
-            .receipts
-            .try_send((format!("{RECEIPTS_PREFIX}{device}"), answer));
+        self.receipts.send(&device, answer);
     }
 }
 
@@ -175,30 +214,35 @@ async fn answer_in_order(pipeline: Pipeline, mut pending: mpsc::Receiver<Pending
 async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, receipts: Receipts) {
     let mut events = chain.reading_events();
     loop {
-        let ReadingEvent {
-            reading_id,
-            seq,
-            outcome,
-            ..
-        } = match events.recv().await {
-            Ok(e) => e,
+        let batch = match events.recv().await {
+            Ok(batch) => batch,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                warn!(missed = n, "MQTT receipts fell behind; some were not sent");
+                warn!(
+                    missed_batches = n,
+                    "MQTT receipts fell behind; some were not sent"
+                );
                 continue;
             }
             Err(_) => return,
         };
-        let Some(device) = tracked.lock().expect("tracked lock").remove(&reading_id) else {
-            continue;
+        let owed: Vec<(&ReadingEvent, DeviceId)> = {
+            let mut tracked = tracked.lock().expect("tracked lock");
+            batch
+                .iter()
+                .filter_map(|e| Some((e, tracked.remove(&e.reading_id)?)))
+                .collect()
         };
-        let body = receipt(&reading_id, Some(seq), outcome.map(Some));
-        let _ = receipts.try_send((format!("{RECEIPTS_PREFIX}{device}"), body));
+        for (e, device) in owed {
+            let body = receipt(&e.reading_id, Some(e.seq), e.outcome.map(Some));
+            receipts.send(&device, body);
+        }
     }
 }
 
 /// Starts the MQTT transport configured in `section`.
 pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
     let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
+    let receipts = Receipts::new(receipts);
     let (pending, pending_rx) = mpsc::channel(PENDING_ANSWERS);
     let pipeline = Pipeline {
         ingest,
@@ -312,7 +356,7 @@ fn embedded(
         loop {
             match link_rx.next().await {
                 Ok(Some(Notification::Forward(f))) => {
-                    pipeline.publish(f.publish.topic, f.publish.payload).await;
+                    pipeline.publish(f.publish.topic, f.publish.payload);
                 }
                 // The router pauses a link whose buffer filled; ask for more.
                 Ok(Some(Notification::Unschedule)) => {
@@ -369,9 +413,7 @@ fn external(
                     let _ = client.try_subscribe(READINGS_FILTER, QoS::AtLeastOnce);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    pipeline
-                        .publish(Bytes::from(p.topic.into_bytes()), p.payload)
-                        .await;
+                    pipeline.publish(Bytes::from(p.topic.into_bytes()), p.payload);
                 }
                 Ok(_) => {}
                 Err(ConnectionError::RequestsDone) => break,
@@ -384,4 +426,47 @@ fn external(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When ingest falls behind, the node keeps reading the broker and refuses what it cannot
+    /// queue, each with a receipt, instead of leaving readings in the broker's bounded buffer.
+    #[tokio::test]
+    async fn readings_beyond_what_the_node_can_queue_are_refused_at_once() {
+        let (ingest, _jobs) = Ingest::unstarted(4);
+        let (receipts, mut receipts_rx) = mpsc::channel(1024);
+        let (pending, mut pending_rx) = mpsc::channel(8);
+        let pipeline = Pipeline {
+            ingest,
+            tracked: Arc::new(Mutex::new(Recent::new(64))),
+            receipts: Receipts::new(receipts),
+            pending,
+        };
+        let device = "cold-1";
+        let payloads: Vec<Bytes> = (0..100u32)
+            .map(|i| Bytes::from(format!("reading {i}")))
+            .collect();
+        for p in &payloads {
+            pipeline.publish(Bytes::from(format!("{READINGS_PREFIX}{device}")), p.clone());
+        }
+        // The first 8 wait in order for their answers: 4 in the ingest queue, 4 refused by the
+        // full ingest queue (their refusals go out once the 4 before them are answered).
+        for p in &payloads[..8] {
+            let (id, d, _) = pending_rx.try_recv().expect("an answer owed");
+            assert_eq!((id, d.as_str()), (sha256(p), device));
+        }
+        // Every other one got its refusal already, on its device's receipt topic, in order.
+        for p in &payloads[8..] {
+            let (topic, body) = receipts_rx.try_recv().expect("a refusal receipt");
+            assert_eq!(topic, format!("{RECEIPTS_PREFIX}{device}"));
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["reading_id"], hex::encode(sha256(p).0));
+            assert_eq!(body["status"], "rejected");
+            assert_eq!(body["code"], "pool_full");
+        }
+        assert!(receipts_rx.try_recv().is_err(), "one receipt per reading");
+    }
 }
