@@ -96,9 +96,24 @@ fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>
     .expect("JSON encodes")
 }
 
-/// Readings that came in over MQTT here and still await their final receipt: their devices,
-/// by reading id.
-type Tracked = Recent<Hash, DeviceId>;
+/// Where a reading that came in over MQTT here stands with its receipts, from its publish
+/// until its final receipt is sent.
+enum Owed {
+    /// Ingest has not answered yet: the first receipt is owed.
+    Answer,
+    /// Accepted and announced: the final receipt is owed.
+    Final(DeviceId),
+    /// Its block decided before the `accepted` receipt went out (ingest admitted it to the
+    /// pool, and the reading was committed, before its answer came round in publish order):
+    /// both receipts go out together, `accepted` first. The outcome: its seq, and the height
+    /// it was committed at or why it was rejected.
+    Decided(u64, Result<u64, RejectCode>),
+}
+
+/// Readings that came in over MQTT here and still owe a receipt, by reading id. A reading is
+/// tracked from its publish, before ingest can admit it, so that a block deciding it quickly
+/// always finds it.
+type Tracked = Recent<Hash, Owed>;
 
 /// The queue of receipts to publish: topic and body.
 #[derive(Clone)]
@@ -171,6 +186,13 @@ impl Pipeline {
             self.answer(&id, device, Err(self.ingest.busy()));
             return;
         };
+        {
+            let mut tracked = self.tracked.lock().expect("tracked lock");
+            // A copy of a reading already owed keeps its entry (it will be refused as a replay).
+            if tracked.get(&id).is_none() {
+                tracked.insert(id, Owed::Answer);
+            }
+        }
         let answer = self.ingest.enqueue(payload.to_vec(), Some(device.clone()));
         let answer: Pin<Box<dyn Future<Output = _> + Send>> = match answer {
             Ok(pending) => Box::pin(pending),
@@ -179,23 +201,70 @@ impl Pipeline {
         slot.send((id, device, answer));
     }
 
+    /// Sends the first receipt of reading `id` published on `device`'s topic, and its final
+    /// receipt too if its block has decided already.
     fn answer(
         &self,
-        id: &verity_types::Hash,
+        id: &Hash,
         device: DeviceId,
         answer: Result<Arc<verity_types::Reading>, crate::ingest::Refused>,
     ) {
-        let answer = match answer {
-            Ok(reading) => {
-                self.tracked
-                    .lock()
-                    .expect("tracked lock")
-                    .insert(reading.id(), device.clone());
-                receipt(id, Some(reading.seq()), Ok(None))
-            }
-            Err(refused) => receipt(id, refused.seq, Err(refused.error.code)),
+        let seq = match &answer {
+            Ok(reading) => Some(reading.seq()),
+            Err(refused) => refused.seq,
         };
-        self.receipts.send(&device, answer);
+        let decided = {
+            let mut tracked = self.tracked.lock().expect("tracked lock");
+            match (&answer, tracked.remove(id)) {
+                (Ok(_), Some(Owed::Answer)) => {
+                    tracked.insert(*id, Owed::Final(device.clone()));
+                    None
+                }
+                (Ok(_), Some(Owed::Decided(seq, outcome))) => Some((seq, outcome)),
+                // A refused copy of a reading whose other copy is accepted and owed its final
+                // receipt: that one stays tracked.
+                (Err(_), Some(owed @ (Owed::Final(_) | Owed::Decided(..)))) => {
+                    tracked.insert(*id, owed);
+                    None
+                }
+                _ => None,
+            }
+        };
+        let first = match answer {
+            Ok(_) => receipt(id, seq, Ok(None)),
+            Err(refused) => receipt(id, seq, Err(refused.error.code)),
+        };
+        self.receipts.send(&device, first);
+        if let Some((seq, outcome)) = decided {
+            self.receipts
+                .send(&device, receipt(id, Some(seq), outcome.map(Some)));
+        }
+    }
+
+    /// Sends the final receipts of the readings in `batch` that came in over MQTT here; a
+    /// reading whose first receipt has not gone out yet gets both once it does.
+    fn decided(&self, batch: &[ReadingEvent]) {
+        let owed: Vec<(&ReadingEvent, DeviceId)> = {
+            let mut tracked = self.tracked.lock().expect("tracked lock");
+            batch
+                .iter()
+                .filter_map(|e| match tracked.remove(&e.reading_id)? {
+                    Owed::Final(device) => Some((e, device)),
+                    Owed::Answer => {
+                        tracked.insert(e.reading_id, Owed::Decided(e.seq, e.outcome));
+                        None
+                    }
+                    decided @ Owed::Decided(..) => {
+                        tracked.insert(e.reading_id, decided);
+                        None
+                    }
+                })
+                .collect()
+        };
+        for (e, device) in owed {
+            let body = receipt(&e.reading_id, Some(e.seq), e.outcome.map(Some));
+            self.receipts.send(&device, body);
+        }
     }
 }
 
@@ -211,30 +280,18 @@ async fn answer_in_order(pipeline: Pipeline, mut pending: mpsc::Receiver<Pending
 }
 
 /// Publishes the final receipts of readings that came in over MQTT here.
-async fn forward_events(chain: Arc<Chain<Ctx>>, tracked: Arc<Mutex<Tracked>>, receipts: Receipts) {
+async fn forward_events(chain: Arc<Chain<Ctx>>, pipeline: Pipeline) {
     let mut events = chain.reading_events();
     loop {
-        let batch = match events.recv().await {
-            Ok(batch) => batch,
+        match events.recv().await {
+            Ok(batch) => pipeline.decided(&batch),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 warn!(
                     missed_batches = n,
                     "MQTT receipts fell behind; some were not sent"
                 );
-                continue;
             }
             Err(_) => return,
-        };
-        let owed: Vec<(&ReadingEvent, DeviceId)> = {
-            let mut tracked = tracked.lock().expect("tracked lock");
-            batch
-                .iter()
-                .filter_map(|e| Some((e, tracked.remove(&e.reading_id)?)))
-                .collect()
-        };
-        for (e, device) in owed {
-            let body = receipt(&e.reading_id, Some(e.seq), e.outcome.map(Some));
-            receipts.send(&device, body);
         }
     }
 }
@@ -256,7 +313,7 @@ pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> a
         MqttMode::External => external(section, pipeline.clone(), receipts_rx)?,
     }
     tokio::spawn(answer_in_order(pipeline.clone(), pending_rx));
-    tokio::spawn(forward_events(chain, pipeline.tracked, pipeline.receipts));
+    tokio::spawn(forward_events(chain, pipeline));
     Ok(())
 }
 
@@ -468,5 +525,120 @@ mod tests {
             assert_eq!(body["code"], "pool_full");
         }
         assert!(receipts_rx.try_recv().is_err(), "one receipt per reading");
+    }
+
+    fn signed_reading(key: &verity_types::SecretKey, device: &DeviceId, seq: u64) -> Vec<u8> {
+        use verity_types::reading::{
+            SenmlValue,
+            sign::{NewRecord, sign_reading},
+        };
+        let record = NewRecord {
+            name: "temp".into(),
+            time: 1_700_000_000.0 + seq as f64,
+            unit: Some("Cel".into()),
+            value: SenmlValue::Number(4.5),
+        };
+        sign_reading(key, device, seq, &[record])
+    }
+
+    fn next_receipt(rx: &mut mpsc::Receiver<(String, Vec<u8>)>) -> serde_json::Value {
+        let (_, body) = rx.try_recv().expect("a receipt");
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Every reading gets its final receipt, after its `accepted` one, even when its block
+    /// decides it before ingest's answer has gone out (ingest admits readings to the pool
+    /// before their answers come round in publish order), and a refused copy of an accepted
+    /// reading does not cost the original its final receipt.
+    #[tokio::test]
+    async fn final_receipts_are_sent_whatever_comes_first() {
+        let (ingest, mut jobs) = Ingest::unstarted(16);
+        let (receipts, mut receipts_rx) = mpsc::channel(1024);
+        let (pending, mut pending_rx) = mpsc::channel(16);
+        let pipeline = Pipeline {
+            ingest,
+            tracked: Arc::new(Mutex::new(Recent::new(64))),
+            receipts: Receipts::new(receipts),
+            pending,
+        };
+        let device = DeviceId::from_bytes(b"cold-1").unwrap();
+        let key = verity_types::SecretKey::generate(verity_types::Algorithm::Ed25519);
+        let topic = || Bytes::from(format!("{READINGS_PREFIX}{device}"));
+        let (a, b) = (
+            signed_reading(&key, &device, 1),
+            signed_reading(&key, &device, 2),
+        );
+        let (id_a, id_b) = (sha256(&a), sha256(&b));
+        for bytes in [&a, &b, &b] {
+            pipeline.publish(topic(), Bytes::from(bytes.clone()));
+        }
+        let event = |id: Hash, seq, outcome| ReadingEvent {
+            reading_id: id,
+            device: device.clone(),
+            seq,
+            outcome,
+        };
+        // Ingest admits A and B; A's block decides before any answer is sent.
+        let mut answer = |outcome: Result<(), RejectCode>| {
+            let (bytes, _, tx) = jobs.try_recv().expect("a queued reading");
+            let reading = verity_types::Reading::decode(&bytes).unwrap();
+            let result = match outcome {
+                Ok(()) => Ok(Arc::new(reading)),
+                Err(code) => Err(crate::ingest::Refused {
+                    error: verity_types::ReadingError::new(code, "test"),
+                    seq: Some(reading.seq()),
+                }),
+            };
+            tx.send(result).ok().unwrap();
+        };
+        answer(Ok(()));
+        answer(Ok(()));
+        answer(Err(RejectCode::Replay));
+        pipeline.decided(&[event(id_a, 1, Ok(7))]);
+        assert!(
+            receipts_rx.try_recv().is_err(),
+            "nothing before the first answer"
+        );
+        // The answers go out in publish order: A accepted then committed, B accepted, B's copy
+        // refused.
+        for _ in 0..3 {
+            let (id, device, answer) = pending_rx.try_recv().unwrap();
+            pipeline.answer(&id, device, answer.await);
+        }
+        let got: Vec<serde_json::Value> = (0..4).map(|_| next_receipt(&mut receipts_rx)).collect();
+        let summary: Vec<(String, &str)> = got
+            .iter()
+            .map(|r| {
+                (
+                    r["reading_id"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let (ha, hb) = (hex::encode(id_a.0), hex::encode(id_b.0));
+        assert_eq!(
+            summary,
+            vec![
+                (ha.clone(), "accepted"),
+                (ha, "committed"),
+                (hb.clone(), "accepted"),
+                (hb.clone(), "rejected"),
+            ]
+        );
+        assert_eq!(got[1]["height"], 7);
+        assert_eq!(got[3]["code"], "replay");
+        // B's block decides after its answer: its final receipt still comes.
+        pipeline.decided(&[event(id_b, 2, Ok(8))]);
+        let last = next_receipt(&mut receipts_rx);
+        assert_eq!(
+            (last["reading_id"].as_str(), last["status"].as_str()),
+            (Some(hb.as_str()), Some("committed"))
+        );
+        assert_eq!(last["height"], 8);
+        assert!(receipts_rx.try_recv().is_err());
+        assert!(
+            pipeline.tracked.lock().unwrap().is_empty(),
+            "nothing left owed"
+        );
     }
 }
