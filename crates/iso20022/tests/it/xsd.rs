@@ -6,9 +6,9 @@
 //! without it), unless `VERITY_REQUIRE_XMLLINT=1`, as `scripts/test` sets, makes it a failure.
 
 use std::{
+    io::Write,
     path::{Path, PathBuf},
-    process::Command,
-    sync::atomic::{AtomicUsize, Ordering},
+    process::{Command, Stdio},
 };
 
 use crate::support::*;
@@ -33,21 +33,26 @@ fn schema_for(kind: &str) -> PathBuf {
         .join(format!("{kind}.xsd"))
 }
 
-/// Runs xmllint on `xml` against the schema of `kind`; `Err` holds its report.
+/// Runs xmllint on `xml` (given on its standard input) against the schema of `kind`; `Err`
+/// holds its report.
 fn validate(kind: &str, xml: &str) -> Result<(), String> {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("verity-iso20022-xsd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{}.xml", SEQ.fetch_add(1, Ordering::Relaxed)));
-    std::fs::write(&file, xml).unwrap();
-    let out = Command::new("xmllint")
+    let mut child = Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")
         .arg(schema_for(kind))
-        .arg(&file)
-        .output()
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run xmllint");
-    let _ = std::fs::remove_file(&file);
+    child
+        .stdin
+        .take()
+        .expect("xmllint's stdin")
+        .write_all(xml.as_bytes())
+        .expect("write to xmllint");
+    let out = child.wait_with_output().expect("wait for xmllint");
     if out.status.success() {
         Ok(())
     } else {
