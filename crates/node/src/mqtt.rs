@@ -216,11 +216,13 @@ impl Pipeline {
         let decided = {
             let mut tracked = self.tracked.lock().expect("tracked lock");
             match (&answer, tracked.remove(id)) {
-                (Ok(_), Some(Owed::Answer)) => {
+                (Ok(_), Some(Owed::Decided(seq, outcome))) => Some((seq, outcome)),
+                // Owed its first receipt, or no longer tracked: a refused copy published just
+                // before it took the entry away, or it was forgotten.
+                (Ok(_), _) => {
                     tracked.insert(*id, Owed::Final(device.clone()));
                     None
                 }
-                (Ok(_), Some(Owed::Decided(seq, outcome))) => Some((seq, outcome)),
                 // A refused copy of a reading whose other copy is accepted and owed its final
                 // receipt: that one stays tracked.
                 (Err(_), Some(owed @ (Owed::Final(_) | Owed::Decided(..)))) => {
@@ -640,5 +642,54 @@ mod tests {
             pipeline.tracked.lock().unwrap().is_empty(),
             "nothing left owed"
         );
+    }
+
+    /// A device that sends a reading again at once, before the refusal of the first copy
+    /// (`pool_full`) went out, still gets the final receipt of the copy that was accepted.
+    #[tokio::test]
+    async fn a_copy_accepted_after_a_refused_one_gets_its_final_receipt() {
+        let (ingest, mut jobs) = Ingest::unstarted(16);
+        let (receipts, mut receipts_rx) = mpsc::channel(1024);
+        let (pending, mut pending_rx) = mpsc::channel(16);
+        let pipeline = Pipeline {
+            ingest,
+            tracked: Arc::new(Mutex::new(Recent::new(64))),
+            receipts: Receipts::new(receipts),
+            pending,
+        };
+        let device = DeviceId::from_bytes(b"cold-1").unwrap();
+        let key = verity_types::SecretKey::generate(verity_types::Algorithm::Ed25519);
+        let bytes = signed_reading(&key, &device, 1);
+        let id = sha256(&bytes);
+        for _ in 0..2 {
+            pipeline.publish(
+                Bytes::from(format!("{READINGS_PREFIX}{device}")),
+                Bytes::from(bytes.clone()),
+            );
+        }
+        let (_, _, first) = jobs.try_recv().unwrap();
+        first.send(Err(pipeline.ingest.busy())).ok().unwrap();
+        let (_, _, second) = jobs.try_recv().unwrap();
+        let reading = verity_types::Reading::decode(&bytes).unwrap();
+        second.send(Ok(Arc::new(reading))).ok().unwrap();
+        for _ in 0..2 {
+            let (id, device, answer) = pending_rx.try_recv().unwrap();
+            pipeline.answer(&id, device, answer.await);
+        }
+        pipeline.decided(&[ReadingEvent {
+            reading_id: id,
+            device: device.clone(),
+            seq: 1,
+            outcome: Ok(9),
+        }]);
+        let statuses: Vec<String> = (0..3)
+            .map(|_| {
+                next_receipt(&mut receipts_rx)["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(statuses, ["rejected", "accepted", "committed"]);
     }
 }
