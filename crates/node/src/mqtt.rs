@@ -49,8 +49,9 @@ pub const RECEIPT_QUEUE: usize = 65_536;
 /// broker's queue for the node's session), and what overflows it would be lost with no
 /// receipt at all.
 pub const PENDING_ANSWERS: usize = 2 * crate::ingest::INGEST_QUEUE;
-/// Readings received over MQTT whose final receipt is still owed, at most; each is tracked for
-/// at least half as many newer readings ([crate::recent::Recent]).
+/// Readings received over MQTT that still owe a receipt (from their publish until their final
+/// receipt), at most; each is tracked for at least half as many newer readings
+/// ([crate::recent::Recent]).
 pub const TRACKED_READINGS: usize = 1 << 20;
 /// Largest MQTT packet accepted: a 16 KiB reading plus topic and framing.
 pub const MAX_PACKET_BYTES: usize = 16 * 1024 + 1024;
