@@ -492,19 +492,50 @@ fn external(
 mod tests {
     use super::*;
 
+    /// A pipeline whose ingest queue (`ingest_queue` readings) and answers owed (`pending`)
+    /// the test drains itself, and what it sends.
+    struct Harness {
+        pipeline: Pipeline,
+        jobs: mpsc::Receiver<crate::ingest::Job>,
+        receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
+        pending_rx: mpsc::Receiver<PendingAnswer>,
+    }
+
+    fn harness(ingest_queue: usize, pending: usize) -> Harness {
+        let (ingest, jobs) = Ingest::unstarted(ingest_queue);
+        let (receipts, receipts_rx) = mpsc::channel(1024);
+        let (pending, pending_rx) = mpsc::channel(pending);
+        Harness {
+            pipeline: Pipeline {
+                ingest,
+                tracked: Arc::new(Mutex::new(Recent::new(64))),
+                receipts: Receipts::new(receipts),
+                pending,
+            },
+            jobs,
+            receipts_rx,
+            pending_rx,
+        }
+    }
+
+    /// Sends the first receipts of the next `n` readings owed one, as [answer_in_order] does.
+    async fn answer_next(h: &Pipeline, pending_rx: &mut mpsc::Receiver<PendingAnswer>, n: usize) {
+        for _ in 0..n {
+            let (id, device, answer) = pending_rx.try_recv().expect("an answer owed");
+            h.answer(&id, device, answer.await);
+        }
+    }
+
     /// When ingest falls behind, the node keeps reading the broker and refuses what it cannot
     /// queue, each with a receipt, instead of leaving readings in the broker's bounded buffer.
     #[tokio::test]
     async fn readings_beyond_what_the_node_can_queue_are_refused_at_once() {
-        let (ingest, _jobs) = Ingest::unstarted(4);
-        let (receipts, mut receipts_rx) = mpsc::channel(1024);
-        let (pending, mut pending_rx) = mpsc::channel(8);
-        let pipeline = Pipeline {
-            ingest,
-            tracked: Arc::new(Mutex::new(Recent::new(64))),
-            receipts: Receipts::new(receipts),
-            pending,
-        };
+        let Harness {
+            pipeline,
+            jobs: _jobs,
+            mut receipts_rx,
+            mut pending_rx,
+        } = harness(4, 8);
         let device = "cold-1";
         let payloads: Vec<Bytes> = (0..100u32)
             .map(|i| Bytes::from(format!("reading {i}")))
@@ -555,15 +586,12 @@ mod tests {
     /// reading does not cost the original its final receipt.
     #[tokio::test]
     async fn final_receipts_are_sent_whatever_comes_first() {
-        let (ingest, mut jobs) = Ingest::unstarted(16);
-        let (receipts, mut receipts_rx) = mpsc::channel(1024);
-        let (pending, mut pending_rx) = mpsc::channel(16);
-        let pipeline = Pipeline {
-            ingest,
-            tracked: Arc::new(Mutex::new(Recent::new(64))),
-            receipts: Receipts::new(receipts),
-            pending,
-        };
+        let Harness {
+            pipeline,
+            mut jobs,
+            mut receipts_rx,
+            mut pending_rx,
+        } = harness(16, 16);
         let device = DeviceId::from_bytes(b"cold-1").unwrap();
         let key = verity_types::SecretKey::generate(verity_types::Algorithm::Ed25519);
         let topic = || Bytes::from(format!("{READINGS_PREFIX}{device}"));
@@ -604,10 +632,7 @@ mod tests {
         );
         // The answers go out in publish order: A accepted then committed, B accepted, B's copy
         // refused.
-        for _ in 0..3 {
-            let (id, device, answer) = pending_rx.try_recv().unwrap();
-            pipeline.answer(&id, device, answer.await);
-        }
+        answer_next(&pipeline, &mut pending_rx, 3).await;
         let got: Vec<serde_json::Value> = (0..4).map(|_| next_receipt(&mut receipts_rx)).collect();
         let summary: Vec<(String, &str)> = got
             .iter()
@@ -649,15 +674,12 @@ mod tests {
     /// (`pool_full`) went out, still gets the final receipt of the copy that was accepted.
     #[tokio::test]
     async fn a_copy_accepted_after_a_refused_one_gets_its_final_receipt() {
-        let (ingest, mut jobs) = Ingest::unstarted(16);
-        let (receipts, mut receipts_rx) = mpsc::channel(1024);
-        let (pending, mut pending_rx) = mpsc::channel(16);
-        let pipeline = Pipeline {
-            ingest,
-            tracked: Arc::new(Mutex::new(Recent::new(64))),
-            receipts: Receipts::new(receipts),
-            pending,
-        };
+        let Harness {
+            pipeline,
+            mut jobs,
+            mut receipts_rx,
+            mut pending_rx,
+        } = harness(16, 16);
         let device = DeviceId::from_bytes(b"cold-1").unwrap();
         let key = verity_types::SecretKey::generate(verity_types::Algorithm::Ed25519);
         let bytes = signed_reading(&key, &device, 1);
@@ -673,10 +695,7 @@ mod tests {
         let (_, _, second) = jobs.try_recv().unwrap();
         let reading = verity_types::Reading::decode(&bytes).unwrap();
         second.send(Ok(Arc::new(reading))).ok().unwrap();
-        for _ in 0..2 {
-            let (id, device, answer) = pending_rx.try_recv().unwrap();
-            pipeline.answer(&id, device, answer.await);
-        }
+        answer_next(&pipeline, &mut pending_rx, 2).await;
         pipeline.decided(&[ReadingEvent {
             reading_id: id,
             device: device.clone(),
