@@ -25,7 +25,7 @@ use futures::StreamExt as _;
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    time::{Duration, UNIX_EPOCH},
+    time::{Duration, Instant, UNIX_EPOCH},
 };
 use tracing::{debug, error, info, warn};
 use verity_ledger::{
@@ -102,6 +102,11 @@ pub struct ExecutedBlock {
     pub reading_receipts: Vec<ReadingReceipt>,
 }
 
+/// Buckets, in seconds, of the histograms that time a stage of a reading's or block's way.
+const STAGE_BUCKETS: [f64; 14] = [
+    0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0,
+];
+
 /// The latest finalized block.
 #[derive(Clone, Copy, Debug)]
 pub struct Tip {
@@ -140,6 +145,10 @@ struct ChainMetrics {
     txs: Counter,
     pool_size: Gauge,
     finality_latency: Histogram,
+    pool_wait: Histogram,
+    build_time: Histogram,
+    verify_time: Histogram,
+    apply_time: Histogram,
     proposed: Counter,
     rejected_blocks: Counter,
     readings: Counter,
@@ -264,6 +273,26 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 [
                     0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
                 ],
+            ),
+            pool_wait: context.histogram(
+                "reading_pool_wait_seconds",
+                "From a reading's admission to the pool to a block this node proposes with it",
+                STAGE_BUCKETS,
+            ),
+            build_time: context.histogram(
+                "block_build_seconds",
+                "Building (executing and merkleizing) a block this node proposes",
+                STAGE_BUCKETS,
+            ),
+            verify_time: context.histogram(
+                "block_verify_seconds",
+                "Verifying another validator's proposed block before voting on it",
+                STAGE_BUCKETS,
+            ),
+            apply_time: context.histogram(
+                "block_apply_seconds",
+                "Applying a finalized block: indexing it and committing its state",
+                STAGE_BUCKETS,
             ),
             proposed: context.counter("blocks_proposed", "Blocks this node proposed"),
             rejected_blocks: context.counter("blocks_rejected", "Proposed blocks that got no vote"),
@@ -822,6 +851,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         now_ms: u64,
         proposer: [u8; 32],
     ) -> Option<Block> {
+        let started = Instant::now();
         let store = self.store.read().await;
         let parent_header = parent.inner().header.clone();
         let base = match self.parent_state(&store, parent.clone(), ancestry).await {
@@ -921,6 +951,14 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             receipts_root: built.executed.receipts_root(),
             state_root: spec.root(),
         };
+        {
+            let pool = self.readings.lock().expect("readings lock");
+            for r in &built.readings {
+                if let Some(waited) = pool.waited(&r.id()) {
+                    self.metrics.pool_wait.observe(waited.as_secs_f64());
+                }
+            }
+        }
         let block = Block::new(header, built.txs, built.readings);
         self.pending.lock().expect("pending lock").insert(
             block.hash(),
@@ -934,6 +972,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         );
         self.metrics.proposed.inc();
         self.metrics.height.try_set_max(height).ok();
+        self.metrics
+            .build_time
+            .observe(started.elapsed().as_secs_f64());
         Some(block)
     }
 
@@ -984,12 +1025,17 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 };
             }
         }
+        let started = Instant::now();
         let store = self.store.read().await;
         let base = self.parent_state(&store, parent, ancestry).await?;
-        match self.execute_strict(&store, base.as_ref(), b).await {
+        let verdict = match self.execute_strict(&store, base.as_ref(), b).await {
             Ok(_) => Ok(()),
             Err(e) => invalid(&e),
-        }
+        };
+        self.metrics
+            .verify_time
+            .observe(started.elapsed().as_secs_f64());
+        verdict
     }
 
     /// For a clean stop: waits until the block being applied, if any, is fully applied, then
@@ -1005,6 +1051,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// Applies a finalized block (marshal delivers them in height order, at least once).
     pub async fn finalize(&self, block: &Block, now_ms: u64) -> Result<(), FinalizeError> {
         let height = block.header.height;
+        let started = Instant::now();
         let mut store = self.store.write().await;
         let committed = store.committed();
         if height <= committed.height {
@@ -1137,6 +1184,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         self.metrics.txs.inc_by(block.txs.len() as u64);
         let latency = now_ms.saturating_sub(block.header.timestamp_ms) as f64 / 1000.0;
         self.metrics.finality_latency.observe(latency);
+        self.metrics
+            .apply_time
+            .observe(started.elapsed().as_secs_f64());
         if height.is_multiple_of(100) || !block.txs.is_empty() {
             info!(
                 height,

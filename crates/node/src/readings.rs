@@ -12,6 +12,7 @@ use crate::recent::Recent;
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 use verity_ledger::ReadingCheck;
 use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
@@ -20,11 +21,17 @@ use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
 /// many newer refusals ([Recent]).
 pub const REFUSED_READINGS_MEMORY: usize = 100_000;
 
+/// A reading waiting, and since when (for the pool-wait metric only).
+struct Pending {
+    reading: Arc<Reading>,
+    since: Instant,
+}
+
 /// The pool.
 pub struct ReadingPool {
     max_total: usize,
     max_per_device: usize,
-    by_id: HashMap<Hash, Arc<Reading>>,
+    by_id: HashMap<Hash, Pending>,
     by_device: BTreeMap<DeviceId, BTreeMap<u64, Hash>>,
     refused: Recent<Hash, RejectCode>,
 }
@@ -58,7 +65,12 @@ impl ReadingPool {
 
     /// A waiting reading.
     pub fn get(&self, id: &Hash) -> Option<Arc<Reading>> {
-        self.by_id.get(id).cloned()
+        self.by_id.get(id).map(|p| p.reading.clone())
+    }
+
+    /// How long a waiting reading has been in the pool.
+    pub fn waited(&self, id: &Hash) -> Option<Duration> {
+        self.by_id.get(id).map(|p| p.since.elapsed())
     }
 
     /// Adds a reading whose device's committed seq is `last_seq`. Refuses a seq not above it or
@@ -80,7 +92,13 @@ impl ReadingPool {
             .entry(reading.device().clone())
             .or_default()
             .insert(reading.seq(), reading.id());
-        self.by_id.insert(reading.id(), reading);
+        self.by_id.insert(
+            reading.id(),
+            Pending {
+                reading,
+                since: Instant::now(),
+            },
+        );
         Ok(())
     }
 
@@ -92,7 +110,7 @@ impl ReadingPool {
         while out.len() < n && !queues.is_empty() {
             queues.retain_mut(|q| match q.next() {
                 Some(id) if out.len() < n => {
-                    out.push(self.by_id[id].clone());
+                    out.push(self.by_id[id].reading.clone());
                     true
                 }
                 _ => false,
@@ -102,7 +120,7 @@ impl ReadingPool {
     }
 
     fn remove(&mut self, id: &Hash) -> Option<Arc<Reading>> {
-        let reading = self.by_id.remove(id)?;
+        let reading = self.by_id.remove(id)?.reading;
         if let Some(m) = self.by_device.get_mut(reading.device()) {
             m.remove(&reading.seq());
             if m.is_empty() {

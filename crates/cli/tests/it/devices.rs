@@ -231,6 +231,23 @@ fn devices_register_send_readings_and_prove_them() {
         });
         assert!(counted, "no count of {code} in /metrics");
     }
+    // The stages of a reading's way are timed: node0 proposed the reading it took, and
+    // verified and applied the others' blocks.
+    for stage in [
+        "chain_reading_pool_wait_seconds",
+        "chain_block_build_seconds",
+        "chain_block_verify_seconds",
+        "chain_block_apply_seconds",
+    ] {
+        let count = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{stage}_count ")))
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        assert!(
+            count.is_some_and(|n| n > 0),
+            "{stage} counted nothing: {count:?}"
+        );
+    }
 
     // Proof: fetched online, verified offline, and broken by any change.
     let proof = dir.join("p.json");
