@@ -18,7 +18,7 @@
 //! The load generator runs on the same machine and shares its cores with the validators.
 
 use crate::{
-    sim::{self, SimArgs},
+    sim::{self, SimArgs, percentile},
     testnet,
 };
 use anyhow::{Context as _, anyhow, bail};
@@ -555,7 +555,7 @@ fn sim_args(
 ) -> SimArgs {
     SimArgs {
         node: net.api[0].clone(),
-        mqtt: net.mqtt[0],
+        mqtt: vec![net.mqtt[0]],
         key: key.clone(),
         devices,
         rate,
@@ -657,10 +657,19 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
                     report.add(&format!("latency.mqtt.ed25519.at_{pct}pct.p50"), "ms", p50);
                     report.add(&format!("latency.mqtt.ed25519.at_{pct}pct.p99"), "ms", p99);
                 }
+                if let (Some(p50), Some(p99)) = (r.accepted_p50_ms, r.accepted_p99_ms) {
+                    let name = format!("latency.mqtt.ed25519.at_{pct}pct.accepted");
+                    report.add(&format!("{name}_p50"), "ms", p50);
+                    report.add(&format!("{name}_p99"), "ms", p99);
+                }
             }
             report.note(
                 &format!("latency.mqtt.ed25519.at_{pct}pct.p50"),
                 format!("device publish to committed receipt at {rate:.0} readings/s"),
+            );
+            report.note(
+                &format!("latency.mqtt.ed25519.at_{pct}pct.accepted_p50"),
+                format!("device publish to accepted receipt (ingest) at {rate:.0} readings/s"),
             );
         }
     }
@@ -806,12 +815,6 @@ fn transfers(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result
         "submission to finality of a sample, polled every 20 ms",
     );
     Ok(())
-}
-
-fn percentile(v: &[f64], p: f64) -> Option<f64> {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * p).round() as usize])
 }
 
 /// Submits every transaction over HTTP (a few in flight per account, in nonce order), and

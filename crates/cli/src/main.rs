@@ -172,9 +172,10 @@ enum Cmd {
         /// Key file of an operator account, which registers the devices.
         #[arg(long)]
         key: PathBuf,
-        /// The node's MQTT broker.
-        #[arg(long, default_value = "127.0.0.1:1883")]
-        mqtt: std::net::SocketAddr,
+        /// The MQTT broker, or several separated by commas (the validators' brokers, say):
+        /// devices connect to them in turn.
+        #[arg(long, default_value = "127.0.0.1:1883", value_delimiter = ',')]
+        mqtt: Vec<std::net::SocketAddr>,
         /// Only devices of this algorithm: ed25519 or p256 (both in turn when not given).
         #[arg(long)]
         alg: Option<Algorithm>,

@@ -37,8 +37,8 @@ pub const MAX_SIM_RATE: f64 = 100_000.0;
 pub struct SimArgs {
     /// The node's API URL.
     pub node: String,
-    /// The node's MQTT broker.
-    pub mqtt: SocketAddr,
+    /// The MQTT brokers; device `i` uses broker `i % len` (at least one).
+    pub mqtt: Vec<SocketAddr>,
     /// The operator account's key (registers the devices).
     pub key: SecretKey,
     /// Devices.
@@ -75,6 +75,11 @@ pub struct SimReport {
     pub latency_p50_ms: Option<f64>,
     /// 99th percentile latency, ms.
     pub latency_p99_ms: Option<f64>,
+    /// Publish (or HTTP post) to `accepted` (receipt or answer) latency, median, ms: the
+    /// node's ingest, before a reading waits for a block.
+    pub accepted_p50_ms: Option<f64>,
+    /// 99th percentile of the same, ms.
+    pub accepted_p99_ms: Option<f64>,
     /// Refusals by code.
     pub codes: HashMap<String, u64>,
     /// Some committed reading ids (up to [REPORT_SAMPLE_IDS]).
@@ -91,6 +96,8 @@ struct Stats {
     committed: AtomicU64,
     rejected: AtomicU64,
     latencies_ms: Mutex<Vec<f64>>,
+    /// Send to `accepted`, ms.
+    accepted_ms: Mutex<Vec<f64>>,
     codes: Mutex<HashMap<String, u64>>,
     /// Sent readings waiting to be committed: id → (device index, seq, sent at).
     pending: Mutex<HashMap<[u8; 32], (usize, u64, Instant)>>,
@@ -112,6 +119,17 @@ impl Stats {
             .or_default() += 1;
     }
 
+    fn accept(&self, id: &[u8; 32]) {
+        self.accepted.fetch_add(1, Relaxed);
+        let sent_at = self.pending.lock().expect("pending").get(id).map(|p| p.2);
+        if let Some(at) = sent_at {
+            self.accepted_ms
+                .lock()
+                .expect("accepted latencies")
+                .push(at.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
     fn commit(&self, id: &[u8; 32]) {
         if let Some((_, _, at)) = self.pending.lock().expect("pending").remove(id) {
             self.committed.fetch_add(1, Relaxed);
@@ -127,30 +145,36 @@ impl Stats {
         }
     }
 
+    /// Percentile `p` of publish-to-committed latency.
     fn percentile(&self, p: f64) -> Option<f64> {
-        let mut l = self.latencies_ms.lock().expect("latencies").clone();
-        if l.is_empty() {
-            return None;
-        }
-        l.sort_by(f64::total_cmp);
-        Some(l[((l.len() - 1) as f64 * p).round() as usize])
+        percentile(&self.latencies_ms.lock().expect("latencies"), p)
+    }
+
+    /// Percentile `p` of publish-to-accepted latency.
+    fn accepted_percentile(&self, p: f64) -> Option<f64> {
+        percentile(&self.accepted_ms.lock().expect("accepted latencies"), p)
     }
 
     fn line(&self) -> String {
-        let ms = |p| {
-            self.percentile(p)
-                .map_or("-".into(), |v| format!("{v:.0} ms"))
-        };
+        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ms"));
         format!(
-            "sent {}  accepted {}  committed {}  rejected {}  latency p50 {}  p99 {}",
+            "sent {}  accepted {} (p50 {})  committed {}  rejected {}  latency p50 {}  p99 {}",
             self.sent.load(Relaxed),
             self.accepted.load(Relaxed),
+            ms(self.accepted_percentile(0.5)),
             self.committed.load(Relaxed),
             self.rejected.load(Relaxed),
-            ms(0.5),
-            ms(0.99)
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.99))
         )
     }
+}
+
+/// Percentile `p` (0 to 1) of `v`, the nearest rank; `None` if `v` is empty.
+pub(crate) fn percentile(v: &[f64], p: f64) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * p).round() as usize])
 }
 
 /// Readings signed ahead of time, with their seqs, in sending order.
@@ -320,6 +344,9 @@ pub fn measure(args: SimArgs) -> anyhow::Result<SimReport> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         bail!("--duration must be a positive number of seconds");
     }
+    if args.mqtt.is_empty() {
+        bail!("--mqtt needs at least one broker address");
+    }
     if !matches!(args.transport.as_str(), "mqtt" | "http") {
         bail!("--transport must be mqtt or http");
     }
@@ -356,8 +383,9 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport
     let ids: Vec<DeviceId> = devices.iter().map(|(d, _)| d.id.clone()).collect();
     let mut mqtt_clients = Vec::new();
     if args.transport == "mqtt" {
-        for (device, _) in &devices {
-            mqtt_clients.push(Some(connect(args.mqtt, &device.id, stats.clone()).await?));
+        for (i, (device, _)) in devices.iter().enumerate() {
+            let broker = args.mqtt[i % args.mqtt.len()];
+            mqtt_clients.push(Some(connect(broker, &device.id, stats.clone()).await?));
         }
     } else {
         mqtt_clients.resize_with(devices.len(), || None);
@@ -449,6 +477,8 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport
         },
         latency_p50_ms: stats.percentile(0.5),
         latency_p99_ms: stats.percentile(0.99),
+        accepted_p50_ms: stats.accepted_percentile(0.5),
+        accepted_p99_ms: stats.accepted_percentile(0.99),
         codes: codes.clone(),
         committed_ids: stats.sample.lock().expect("sample").clone(),
     };
@@ -480,9 +510,7 @@ async fn post(http: &reqwest::Client, node: &str, bytes: Vec<u8>, id: &[u8; 32],
         .send()
         .await;
     match resp {
-        Ok(r) if r.status().as_u16() == 202 => {
-            stats.accepted.fetch_add(1, Relaxed);
-        }
+        Ok(r) if r.status().as_u16() == 202 => stats.accept(id),
         Ok(r) => {
             let body: serde_json::Value = r.json().await.unwrap_or_default();
             let code = body["error"]["code"]
@@ -565,9 +593,7 @@ async fn connect(
                         continue;
                     };
                     match v["status"].as_str() {
-                        Some("accepted") => {
-                            stats.accepted.fetch_add(1, Relaxed);
-                        }
+                        Some("accepted") => stats.accept(&id.0),
                         Some("committed") => stats.commit(&id.0),
                         Some("rejected") => {
                             stats.reject(&id.0, v["code"].as_str().unwrap_or("rejected"))
