@@ -1038,8 +1038,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         verdict
     }
 
-    /// For a clean stop: waits until the block being applied, if any, is fully applied, then
-    /// keeps any further block from being applied until the process exits. Stopping aborts
+    /// For a clean stop: waits until the state commit of the block being applied, if any, is
+    /// done, then keeps any further state commit from starting until the process exits (a
+    /// block indexed but not committed is indexed again after the restart). Stopping aborts
     /// the node's tasks, and a block aborted halfway through its application leaves the state
     /// store closed: every later read would panic. Reads may wait from then on.
     pub async fn quiesce(&self) {
@@ -1052,7 +1053,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     pub async fn finalize(&self, block: &Block, now_ms: u64) -> Result<(), FinalizeError> {
         let height = block.header.height;
         let started = Instant::now();
-        let mut store = self.store.write().await;
+        // Under the read lock (proposals and verifications of the next blocks go on): execute
+        // if needed, read what the index needs, index. The write lock is taken only to commit
+        // the state. Only this task applies blocks, so the committed height cannot move between
+        // the two; a stop in between leaves the index ahead of the state, which opening
+        // truncates.
+        let store = self.store.read().await;
         let committed = store.committed();
         if height <= committed.height {
             if height == committed.height && height > 0 {
@@ -1125,6 +1131,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 })
                 .map_err(|e| fail(e.to_string()))?;
         }
+        drop(store);
+        let mut store = self.store.write().await;
         store
             .apply(executed.spec.clone(), height)
             .await
