@@ -7,11 +7,12 @@
 //! | 2 | finalized blocks are stored zstd-compressed ([BLOCK_COMPRESSION_LEVEL]) |
 //! | 3 | as 2, and the index keeps transaction receipts and history entries in a compact binary encoding instead of JSON |
 //! | 4 | as 3, and the index keeps a transaction's place in the chain with its receipt and one list of transactions per block, instead of three entries per transaction and one per movement |
+//! | 5 | as 4, and the entries that find readings by id are kept in a log-structured store of their own ([crate::reading_ids]) instead of in `index.redb` |
 //!
-//! A new folder starts at [CURRENT]. A format 2 or 3 folder becomes format 4 when a node opens
-//! it: its blocks are already compressed, the index reads the entries written before in their
-//! layout and writes the current one from then on, and a Verity that knows only the earlier
-//! formats then refuses the folder instead of misreading it. A format 1 folder stays format 1:
+//! A new folder starts at [CURRENT]. A format 2, 3 or 4 folder becomes format 5 when a node
+//! opens it: its blocks are already compressed, the index reads the entries written before in
+//! their layout and writes the current one from then on, and a Verity that knows only the
+//! earlier formats then refuses the folder instead of misreading it. A format 1 folder stays format 1:
 //! its blocks stay uncompressed and its index keeps writing JSON.
 
 use std::{
@@ -21,7 +22,7 @@ use std::{
 };
 
 /// The format a new data folder is created with.
-pub const CURRENT: u32 = 4;
+pub const CURRENT: u32 = 5;
 
 /// zstd level of the finalized-blocks archive from format 2 on. Level 3 halves the size of
 /// a block of readings (device ids, record names and units repeat) at a cost far below a
@@ -48,6 +49,12 @@ impl DataFormat {
     /// layout of format 4 (formats 2 and 3 become 4 when opened).
     pub fn compact_index(self) -> bool {
         self.0 >= 3
+    }
+
+    /// Whether readings are found by id in [crate::reading_ids] (format 5; formats 2 to 4
+    /// become 5 when opened).
+    pub fn reading_ids_apart(self) -> bool {
+        self.0 >= 5
     }
 }
 
@@ -108,10 +115,10 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
                     found,
                 });
             }
-            if found == 2 || found == 3 {
-                // Format 4 differs only in what the index writes from now on.
-                write_marker(data_dir, DataFormat(4)).map_err(io_err)?;
-                return Ok(DataFormat(4));
+            if (2..CURRENT).contains(&found) {
+                // Formats 4 and 5 differ from 2 and 3 only in what the index writes from now on.
+                write_marker(data_dir, DataFormat(CURRENT)).map_err(io_err)?;
+                return Ok(DataFormat(CURRENT));
             }
             Ok(DataFormat(found))
         }
@@ -160,6 +167,7 @@ mod tests {
         assert_eq!(f, DataFormat(1));
         assert_eq!(f.block_compression(), None);
         assert!(!f.compact_index());
+        assert!(!f.reading_ids_apart());
         // The guess is recorded, so it cannot change later.
         let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert_eq!(text.trim(), "1");
@@ -167,17 +175,18 @@ mod tests {
     }
 
     #[test]
-    fn format_2_and_3_folders_become_format_4_and_keep_compressed_blocks() {
-        for old in ["2", "3"] {
+    fn format_2_to_4_folders_become_format_5_and_keep_compressed_blocks() {
+        for old in ["2", "3", "4"] {
             let dir = tempfile::tempdir().unwrap();
             fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
             fs::write(dir.path().join(FILE_NAME), format!("{old}\n")).unwrap();
             let f = open(dir.path()).unwrap();
-            assert_eq!(f, DataFormat(4), "from format {old}");
+            assert_eq!(f, DataFormat(5), "from format {old}");
             assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
             assert!(f.compact_index());
+            assert!(f.reading_ids_apart());
             let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-            assert_eq!(text.trim(), "4");
+            assert_eq!(text.trim(), "5");
         }
     }
 

@@ -7,7 +7,12 @@
 //! the transaction and history entries above the state's height are cut off, so a crash in
 //! between is repaired when the block is executed again. The reading and device tables are
 //! keyed by what they describe and written with the same values when a block is indexed again,
-//! so they need no cutting.
+//! so they need no cutting. From data format 5 the entries that find a reading by its id are
+//! kept apart, in [crate::reading_ids]; they are made durable before the commit of the
+//! block's other entries, so a stop in between leaves by-id entries that point at device
+//! entries not yet written (a committed reading is not found until its block is indexed
+//! again; a rejected one, kept whole, is found with its block's verdict, which finality has
+//! already fixed) and never a committed reading without its by-id entry.
 //!
 //! A transaction costs three entries (data format 4): its receipt with its place in the chain,
 //! under its id, and one history entry per movement (two for a transfer); each block adds one
@@ -15,6 +20,7 @@
 //! must be cut off. Folders of earlier formats also hold per-transaction location and height
 //! entries (`txs`, per-transaction `height_txs`, `height_history`), which are still read and cut.
 
+use crate::reading_ids::ReadingIds;
 use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -48,6 +54,8 @@ const HEIGHT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("heig
 /// Transaction id → its receipt; from data format 4 with its place in the chain ([LOCATED]).
 const TX_RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tx_receipts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Reading id → its entry (see [write_readings]); from data format 5 these entries are kept in
+/// [ReadingIds] instead, and the ones written before are still read from here.
 const READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("readings");
 const DEVICE_READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_readings");
 const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
@@ -170,6 +178,8 @@ pub struct Index {
     /// Write receipts and history compactly in the layout of data format 4, or as JSON with
     /// per-transaction entries (format 1).
     compact: bool,
+    /// Where readings are found by id from data format 5; before it, in `index.redb`.
+    reading_ids: Option<ReadingIds>,
 }
 
 impl Index {
@@ -201,7 +211,11 @@ impl Index {
             crate::cheque_index::create_tables(&w)?;
         }
         w.commit().map_err(ie)?;
-        Ok(Self { db, compact: true })
+        Ok(Self {
+            db,
+            compact: true,
+            reading_ids: None,
+        })
     }
 
     /// Makes this index write receipts and history entries as JSON, with per-transaction
@@ -211,6 +225,14 @@ impl Index {
     pub fn writing_json_entries(mut self) -> Self {
         self.compact = false;
         self
+    }
+
+    /// Makes this index keep the by-id entries of readings in the store opened in `dir`, as
+    /// data format 5 does ([crate::reading_ids]). The entries written before in `index.redb`
+    /// are still read.
+    pub fn with_reading_ids(mut self, dir: &Path) -> Result<Self, IndexError> {
+        self.reading_ids = Some(ReadingIds::open(dir)?);
+        Ok(self)
     }
 
     /// The highest height indexed.
@@ -234,7 +256,18 @@ impl Index {
             b.cheque_events,
             b.cheques,
         )?;
-        write_readings(&w, b.height, b.timestamp_ms, b.readings, b.txs, b.devices)?;
+        let by_id = write_readings(&w, b.height, b.timestamp_ms, b.readings, b.txs, b.devices)?;
+        match &self.reading_ids {
+            // Durable before the commit that makes the block's device entries visible, so
+            // every pointer of a committed block leads somewhere.
+            Some(ids) => ids.write(by_id)?,
+            None => {
+                let mut t = w.open_table(READINGS).map_err(ie)?;
+                for (id, v) in by_id {
+                    t.insert(id.0.as_slice(), v.as_slice()).map_err(ie)?;
+                }
+            }
+        }
         w.commit().map_err(ie)
     }
 
@@ -565,11 +598,20 @@ impl Index {
     /// A committed or block-rejected reading.
     pub fn reading(&self, id: &Hash) -> Result<Option<StoredReading>, IndexError> {
         let r = self.db.begin_read().map_err(ie)?;
-        let by_id = r.open_table(READINGS).map_err(ie)?;
-        let Some(v) = by_id.get(id.0.as_slice()).map_err(ie)? else {
-            return Ok(None);
+        let apart = match &self.reading_ids {
+            Some(ids) => ids.get(id)?,
+            None => None,
         };
-        let v = v.value();
+        let v = match apart {
+            Some(v) => v,
+            None => {
+                let by_id = r.open_table(READINGS).map_err(ie)?;
+                let Some(v) = by_id.get(id.0.as_slice()).map_err(ie)? else {
+                    return Ok(None);
+                };
+                v.value().to_vec()
+            }
+        };
         match v.first() {
             Some(1) => StoredReading::decode(&v[1..]).map(Some),
             Some(0) => {
@@ -910,7 +952,9 @@ fn write_block_json(
     Ok(())
 }
 
-/// Writes a finalized block's readings and device changes into `w`.
+/// Writes a finalized block's readings and device changes into `w`, and returns the entries
+/// that find its readings by id: for a committed reading `0` and its key among the device's
+/// readings, for a rejected one `1` and the reading whole (it is not among the device's).
 fn write_readings(
     w: &WriteTransaction,
     height: u64,
@@ -918,8 +962,8 @@ fn write_readings(
     readings: &[IndexedReading<'_>],
     txs: &[SignedTransaction],
     devices: &[DeviceRecord],
-) -> Result<(), IndexError> {
-    let mut by_id = w.open_table(READINGS).map_err(ie)?;
+) -> Result<Vec<(Hash, Vec<u8>)>, IndexError> {
+    let mut by_id = Vec::with_capacity(readings.len());
     let mut by_device = w.open_table(DEVICE_READINGS).map_err(ie)?;
     let mut latest = w.open_table(LATEST).map_err(ie)?;
     let mut newest: BTreeMap<Vec<u8>, (&Record, &Reading)> = BTreeMap::new();
@@ -935,9 +979,7 @@ fn write_readings(
             // Kept whole under its id: it is not among the device's readings.
             let mut v = vec![1u8];
             v.extend_from_slice(&stored.encode());
-            by_id
-                .insert(r.id().0.as_slice(), v.as_slice())
-                .map_err(ie)?;
+            by_id.push((r.id(), v));
             continue;
         }
         let key = device_reading_key(r.device(), reading_time_ms(r), r.seq());
@@ -946,9 +988,7 @@ fn write_readings(
             .map_err(ie)?;
         let mut v = vec![0u8];
         v.extend_from_slice(&key);
-        by_id
-            .insert(r.id().0.as_slice(), v.as_slice())
-            .map_err(ie)?;
+        by_id.push((r.id(), v));
         for rec in r.records() {
             let mut k = device_prefix(r.device());
             k.extend_from_slice(rec.name.as_bytes());
@@ -1002,7 +1042,7 @@ fn write_readings(
         let v = serde_json::to_vec(&device_json(d)).map_err(ie)?;
         summaries.insert(d.id.as_str(), v.as_slice()).map_err(ie)?;
     }
-    Ok(())
+    Ok(by_id)
 }
 
 #[cfg(test)]
@@ -1335,5 +1375,163 @@ mod tests {
             index.history(&AccountId([0xaa; 20]), &q),
             Err(IndexError::Db(_))
         ));
+    }
+
+    fn signed(seq: u64) -> Reading {
+        use verity_types::{
+            Algorithm, SecretKey,
+            reading::{
+                SenmlValue,
+                sign::{NewRecord, sign_reading},
+            },
+        };
+        let key = SecretKey::generate(Algorithm::Ed25519);
+        let bytes = sign_reading(
+            &key,
+            &"meter-1".parse().unwrap(),
+            seq,
+            &[NewRecord {
+                name: "t".into(),
+                time: 1_700_000_000.0 + seq as f64,
+                unit: None,
+                value: SenmlValue::Number(seq as f64),
+            }],
+        );
+        Reading::decode(&bytes).unwrap()
+    }
+
+    /// Indexes at `height` one committed and one rejected reading.
+    fn index_two(index: &Index, height: u64, committed: &Reading, rejected: &Reading) {
+        let readings = [
+            IndexedReading {
+                reading: committed,
+                index: 0,
+                rejected: None,
+            },
+            IndexedReading {
+                reading: rejected,
+                index: 1,
+                rejected: Some(RejectCode::Replay),
+            },
+        ];
+        index
+            .index_finalized(&FinalizedBlock {
+                readings: &readings,
+                ..FinalizedBlock::empty(height, 1_700_000_000_000)
+            })
+            .unwrap();
+    }
+
+    fn found(index: &Index, r: &Reading) -> Option<(u64, u32, Option<RejectCode>, Vec<u8>)> {
+        index
+            .reading(&r.id())
+            .unwrap()
+            .map(|s| (s.height, s.index, s.rejected, s.bytes))
+    }
+
+    #[test]
+    fn readings_are_found_by_id_in_the_store_apart_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (signed(1), signed(2));
+        {
+            let index = Index::open(&dir.path().join("index.redb"))
+                .unwrap()
+                .with_reading_ids(&dir.path().join("ids"))
+                .unwrap();
+            index_two(&index, 3, &a, &b);
+        }
+        let index = Index::open(&dir.path().join("index.redb"))
+            .unwrap()
+            .with_reading_ids(&dir.path().join("ids"))
+            .unwrap();
+        assert_eq!(found(&index, &a), Some((3, 0, None, a.bytes().to_vec())));
+        assert_eq!(
+            found(&index, &b),
+            Some((3, 1, Some(RejectCode::Replay), b.bytes().to_vec()))
+        );
+        assert_eq!(found(&index, &signed(3)), None);
+        // Nothing was written to the by-id table of index.redb.
+        let r = index.db.begin_read().unwrap();
+        use redb::ReadableTableMetadata as _;
+        assert_eq!(r.open_table(READINGS).unwrap().len().unwrap(), 0);
+        // The committed one is among its device's readings.
+        let page = index
+            .device_readings(a.device(), 0, u64::MAX, None, 10, false)
+            .unwrap();
+        assert_eq!(page.readings.len(), 1);
+        assert_eq!(page.readings[0].bytes, a.bytes());
+    }
+
+    #[test]
+    fn readings_indexed_before_format_5_are_still_found_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (signed(1), signed(2));
+        let (c, d) = (signed(3), signed(4));
+        index_two(
+            &Index::open(&dir.path().join("index.redb")).unwrap(),
+            3,
+            &a,
+            &b,
+        );
+        let index = Index::open(&dir.path().join("index.redb"))
+            .unwrap()
+            .with_reading_ids(&dir.path().join("ids"))
+            .unwrap();
+        index_two(&index, 4, &c, &d);
+        for (r, height, index_in_block) in [(&a, 3, 0), (&b, 3, 1), (&c, 4, 0), (&d, 4, 1)] {
+            let (h, i, _, bytes) = found(&index, r).expect("found");
+            assert_eq!(
+                (h, i, bytes.as_slice()),
+                (height, index_in_block, r.bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_whose_block_never_committed_to_the_index_finds_nothing() {
+        // A stop between the store's write and the index commit leaves by-id entries that point
+        // at device entries never written: the reading is not found until the block is
+        // indexed again, which writes the same entries.
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("index.redb"))
+            .unwrap()
+            .with_reading_ids(&dir.path().join("ids"))
+            .unwrap();
+        let (a, b) = (signed(1), signed(2));
+        let key = device_reading_key(a.device(), reading_time_ms(&a), a.seq());
+        let mut pointer = vec![0u8];
+        pointer.extend_from_slice(&key);
+        index
+            .reading_ids
+            .as_ref()
+            .unwrap()
+            .write(vec![(a.id(), pointer)])
+            .unwrap();
+        assert_eq!(found(&index, &a), None);
+        index_two(&index, 5, &a, &b);
+        index_two(&index, 5, &a, &b);
+        assert_eq!(found(&index, &a), Some((5, 0, None, a.bytes().to_vec())));
+    }
+
+    #[test]
+    fn a_damaged_by_id_entry_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("index.redb"))
+            .unwrap()
+            .with_reading_ids(&dir.path().join("ids"))
+            .unwrap();
+        let a = signed(1);
+        for bad in [vec![], vec![7u8, 1, 2], vec![1u8, 0, 0]] {
+            index
+                .reading_ids
+                .as_ref()
+                .unwrap()
+                .write(vec![(a.id(), bad.clone())])
+                .unwrap();
+            assert!(
+                matches!(index.reading(&a.id()), Err(IndexError::Db(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

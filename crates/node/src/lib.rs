@@ -12,6 +12,7 @@ pub mod index;
 pub mod ingest;
 pub mod mqtt;
 pub mod pool;
+pub mod reading_ids;
 pub mod readings;
 pub mod recent;
 pub mod runner;

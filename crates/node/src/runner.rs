@@ -86,6 +86,9 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     if !format.compact_index() {
         index = index.writing_json_entries();
     }
+    if format.reading_ids_apart() {
+        index = index.with_reading_ids(&config.node.data_dir.join(crate::reading_ids::DIR))?;
+    }
     let storage = config.node.data_dir.join(crate::data_format::STORAGE_DIR);
     let runtime = cw::Config::new()
         .with_worker_threads(config.node.worker_threads)
