@@ -6,6 +6,7 @@
 
 use crate::{
     index::{FinalizedBlock, Index, IndexedReading},
+    pacing::Pacing,
     pool::Pool,
     readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier, verify_cost},
 };
@@ -150,6 +151,8 @@ struct ChainMetrics {
     verify_time: Histogram,
     apply_time: Histogram,
     proposed: Counter,
+    paced: Counter,
+    wakes: Counter,
     rejected_blocks: Counter,
     readings: Counter,
     readings_pool: Gauge,
@@ -240,6 +243,8 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     pub index: Option<Index>,
     /// Limits.
     pub limits: ChainLimits,
+    /// Pacing of empty blocks while the network is idle (off unless set).
+    pub pacing: Pacing,
     metrics: ChainMetrics,
 }
 
@@ -295,6 +300,14 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 STAGE_BUCKETS,
             ),
             proposed: context.counter("blocks_proposed", "Blocks this node proposed"),
+            paced: context.counter(
+                "blocks_paced",
+                "Proposals this node held back while the network was idle",
+            ),
+            wakes: context.counter(
+                "pacing_wakes",
+                "Wakes from peers that admitted a reading while the network was idle",
+            ),
             rejected_blocks: context.counter("blocks_rejected", "Proposed blocks that got no vote"),
             readings: context.counter("readings_committed", "Finalized readings accepted"),
             readings_pool: context.gauge("readings_pool_size", "Readings waiting in the pool"),
@@ -333,6 +346,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             genesis,
             chain_id,
             genesis_block,
+            pacing: Pacing::new(Duration::ZERO, validators.len()),
             validators,
             store: tokio::sync::RwLock::new(store),
             pending: Mutex::new(HashMap::new()),
@@ -354,6 +368,53 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// set).
     pub fn set_verifier(&mut self, verifier: BatchVerifier) {
         self.verifier = verifier;
+    }
+
+    /// Paces the empty blocks this node proposes while the network is idle: at least
+    /// `interval` apart (zero, the default, never waits). See [crate::pacing].
+    pub fn set_idle_block_interval(&mut self, interval: Duration) {
+        self.pacing = Pacing::new(interval, self.validators.len());
+    }
+
+    /// A peer admitted a reading while the network was idle: propose without waiting for a
+    /// while ([crate::pacing]).
+    pub fn woken_by_peer(&self) {
+        self.metrics.wakes.inc();
+        self.pacing.woken(self.tip().height);
+    }
+
+    /// Whether no transaction and no reading waits in this node's pools.
+    pub fn pools_empty(&self) -> bool {
+        self.pool.lock().expect("pool lock").is_empty()
+            && self.readings.lock().expect("readings lock").is_empty()
+    }
+
+    /// When the leader of a child of `parent` proposes if no work arrives first: `parent`'s
+    /// time plus the idle interval, if the pools are empty, no peer has woken this node for
+    /// that height, and `parent` and the blocks before it, a whole rotation of the leaders,
+    /// are all empty (`ancestry` continues from `parent`'s parent); `None` to propose now.
+    pub async fn idle_deadline_ms(
+        &self,
+        parent: &Digested<Block>,
+        mut ancestry: impl Ancestry<Block>,
+    ) -> Option<u64> {
+        let interval = self.pacing.interval();
+        let header = &parent.inner().header;
+        if interval.is_zero() || self.pacing.awake_at(header.height + 1) || !self.pools_empty() {
+            return None;
+        }
+        let mut block = parent.clone();
+        for seen in 1..=self.pacing.rotation() {
+            let b = block.inner();
+            if !b.txs.is_empty() || !b.readings.is_empty() {
+                return None;
+            }
+            if seen == self.pacing.rotation() || b.header.height == 0 {
+                break;
+            }
+            block = ancestry.next().await?;
+        }
+        Some(header.timestamp_ms + interval.as_millis() as u64)
     }
 
     /// Sets the tip from the last finalized block found on disk at start.
@@ -459,6 +520,10 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         let mut pool = self.pool.lock().expect("pool lock");
         pool.insert(tx.clone())?;
         self.metrics.pool_size.set(pool.len() as i64);
+        if pool.len() == 1 {
+            // Gossip takes it to the other validators' pools, which wakes them in turn.
+            self.pacing.work_arrived(false);
+        }
         Ok(Submitted::Pending)
     }
 
@@ -601,6 +666,11 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             ReadingError::new(code, detail)
         })?;
         self.metrics.readings_pool.set(pool.len() as i64);
+        if pool.len() == 1 {
+            // Only this node holds it: wake the others too, so that leaders waiting on an
+            // idle network hand over to this one quickly.
+            self.pacing.work_arrived(true);
+        }
         Ok(())
     }
 
@@ -1275,6 +1345,16 @@ where
         _input: (),
     ) -> Option<Digested<Block>> {
         let parent = ancestry.next().await?;
+        if let Some(deadline_ms) = self.chain.idle_deadline_ms(&parent, ancestry.clone()).await {
+            let mut work = std::pin::pin!(self.chain.pacing.work());
+            work.as_mut().enable();
+            // Looked at again after registering for arrivals, so that none is missed.
+            if self.chain.pools_empty() && !self.chain.pacing.awake_at(parent.height().get() + 1) {
+                self.chain.metrics.paced.inc();
+                let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+                futures::future::select(work, std::pin::pin!(rt.sleep_until(deadline))).await;
+            }
+        }
         let mut proposer = [0u8; 32];
         proposer.copy_from_slice(self.me.as_ref());
         let block = self

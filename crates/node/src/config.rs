@@ -190,6 +190,10 @@ pub struct ConsensusSection {
     /// How far a block's timestamp may be ahead of this node's clock.
     #[serde(default = "default_max_clock_skew_ms")]
     pub max_clock_skew_ms: u64,
+    /// While the network is idle, the least time between the empty blocks this node proposes
+    /// (0: as fast as consensus goes); see [crate::pacing].
+    #[serde(default = "default_idle_block_interval_ms")]
+    pub idle_block_interval_ms: u64,
 }
 
 impl Default for ConsensusSection {
@@ -203,6 +207,7 @@ impl Default for ConsensusSection {
             max_block_verify_cost: default_max_block_verify_cost(),
             max_block_bytes: default_max_block_bytes(),
             max_clock_skew_ms: default_max_clock_skew_ms(),
+            idle_block_interval_ms: default_idle_block_interval_ms(),
         }
     }
 }
@@ -269,6 +274,10 @@ pub fn default_request_timeout_ms() -> u64 {
 }
 fn default_leader_timeout_ms() -> u64 {
     1000
+}
+/// Default of `consensus.idle_block_interval_ms`.
+pub fn default_idle_block_interval_ms() -> u64 {
+    400
 }
 fn default_certification_timeout_ms() -> u64 {
     2000
@@ -338,6 +347,11 @@ impl NodeConfig {
         let c = &self.consensus;
         if c.leader_timeout_ms == 0 || c.certification_timeout_ms <= c.leader_timeout_ms {
             return bad("consensus.certification_timeout_ms must exceed leader_timeout_ms > 0");
+        }
+        if c.idle_block_interval_ms.saturating_mul(2) >= c.leader_timeout_ms {
+            return bad(
+                "consensus.idle_block_interval_ms must be below half of leader_timeout_ms (0: no pacing)",
+            );
         }
         if c.timeout_retry_ms == 0 {
             return bad("consensus.timeout_retry_ms must be positive");
@@ -467,6 +481,36 @@ listen = "127.0.0.1:8000"
             let err = with(bad).unwrap_err().to_string();
             assert!(
                 err.contains("consensus.max_block_verify_cost must be 1..=800000"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn idle_block_interval_has_a_default_and_stays_below_half_the_leader_timeout() {
+        let with = |fields: &str| {
+            let text = format!("{MINIMAL}\n[consensus]\n{fields}\n");
+            let cfg: NodeConfig = toml::from_str(&text).expect("parses");
+            cfg.validate().map(|()| cfg)
+        };
+        assert_eq!(parse("").unwrap().consensus.idle_block_interval_ms, 400);
+        assert_eq!(
+            with("idle_block_interval_ms = 0")
+                .unwrap()
+                .consensus
+                .idle_block_interval_ms,
+            0
+        );
+        assert!(with("idle_block_interval_ms = 499").is_ok());
+        for bad in [
+            "idle_block_interval_ms = 500",
+            "leader_timeout_ms = 700\ncertification_timeout_ms = 1400",
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.contains(
+                    "consensus.idle_block_interval_ms must be below half of leader_timeout_ms"
+                ),
                 "{bad}: {err}"
             );
         }

@@ -2,13 +2,20 @@
 //! other validator, so whichever leads the next round can include it. Transactions are sent in
 //! batches (at most [GOSSIP_BATCH_TXS] per message, flushed every [GOSSIP_FLUSH]); received ones
 //! pass the same checks as API submissions and are not forwarded again.
+//!
+//! An empty batch is a wake: the sender admitted a reading while the network was idle, and
+//! leaders waiting to propose an empty block should propose now ([crate::pacing]).
 
 use crate::chain::Chain;
 use commonware_codec::{Encode as _, RangeCfg, Read as _};
 use commonware_cryptography::ed25519;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Metrics, Spawner};
-use futures::{StreamExt as _, channel::mpsc};
+use futures::{
+    StreamExt as _,
+    channel::mpsc,
+    future::{self, Either},
+};
 use std::{sync::Arc, time::Duration};
 use tracing::debug;
 use verity_types::SignedTransaction;
@@ -47,8 +54,19 @@ where
     R: Receiver<PublicKey = ed25519::PublicKey>,
 {
     let (tx, mut rx) = mpsc::channel::<SignedTransaction>(GOSSIP_QUEUE);
+    let pacing = chain.clone();
     context.child("gossip_out").spawn(move |ctx| async move {
-        while let Some(first) = rx.next().await {
+        loop {
+            let wake = std::pin::pin!(pacing.pacing.peers_to_wake());
+            let first = match future::select(rx.next(), wake).await {
+                Either::Left((Some(first), _)) => first,
+                Either::Left((None, _)) => break,
+                Either::Right(_) => {
+                    let wake = Vec::<SignedTransaction>::new().encode().to_vec();
+                    sender.send(Recipients::All, wake, true);
+                    continue;
+                }
+            };
             let mut batch = vec![first];
             let deadline = ctx.current() + GOSSIP_FLUSH;
             while batch.len() < GOSSIP_BATCH_TXS {
@@ -75,6 +93,10 @@ where
                 debug!(?peer, "malformed gossip");
                 continue;
             };
+            if txs.is_empty() {
+                chain.woken_by_peer();
+                continue;
+            }
             for t in txs {
                 let _ = chain.submit(&t).await;
             }

@@ -11,6 +11,7 @@ pub mod gossip;
 pub mod index;
 pub mod ingest;
 pub mod mqtt;
+pub mod pacing;
 pub mod pool;
 pub mod reading_ids;
 pub mod readings;

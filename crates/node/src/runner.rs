@@ -132,6 +132,9 @@ async fn run_in(
     .await?;
     // Block verification checks reading signatures on blocking threads, off the executor.
     chain.set_verifier(crate::readings::blocking_verifier());
+    chain.set_idle_block_interval(Duration::from_millis(
+        config.consensus.idle_block_interval_ms,
+    ));
     let chain = Arc::new(chain);
     info!(
         node = config.node.name,

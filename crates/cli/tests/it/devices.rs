@@ -248,6 +248,24 @@ fn devices_register_send_readings_and_prove_them() {
             "{stage} counted nothing: {count:?}"
         );
     }
+    // The network idled between the steps above: leaders held back empty blocks, and a
+    // reading admitted while idle woke the other validators.
+    let counter = |i: usize, name: &str| -> u64 {
+        let text = http
+            .get(format!("{}/metrics", net.url(i)))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let paced: u64 = (0..4).map(|i| counter(i, "chain_blocks_paced_total")).sum();
+    let wakes: u64 = (0..4).map(|i| counter(i, "chain_pacing_wakes_total")).sum();
+    assert!(paced > 0, "no proposal was paced");
+    assert!(wakes > 0, "no validator was woken");
 
     // Proof: fetched online, verified offline, and broken by any change.
     let proof = dir.join("p.json");

@@ -18,7 +18,7 @@ use commonware_consensus::{
     types::{Epoch, Round, View},
 };
 use commonware_cryptography::{Digested, Signer as _, ed25519};
-use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _, deterministic};
 use futures::{Stream, future::Either};
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -177,20 +177,32 @@ async fn validator(
     genesis: &Genesis,
     limits: ChainLimits,
 ) -> Validator {
+    paced_validator(ctx, name, signer, genesis, limits, Duration::ZERO).await
+}
+
+/// A validator whose empty blocks are paced `idle` apart while the chain is idle.
+async fn paced_validator(
+    ctx: &Ctx,
+    name: &'static str,
+    signer: &ed25519::PrivateKey,
+    genesis: &Genesis,
+    limits: ChainLimits,
+    idle: Duration,
+) -> Validator {
     let keys = verity_node::runner::validator_keys(genesis).unwrap();
-    let chain = Arc::new(
-        Chain::open(
-            ctx.child(name),
-            name,
-            genesis.clone(),
-            keys,
-            None,
-            limits,
-            (Pool::new(1_000, 64), ReadingPool::new(1_000, 64)),
-        )
-        .await
-        .expect("state opens"),
-    );
+    let mut chain = Chain::open(
+        ctx.child(name),
+        name,
+        genesis.clone(),
+        keys,
+        None,
+        limits,
+        (Pool::new(1_000, 64), ReadingPool::new(1_000, 64)),
+    )
+    .await
+    .expect("state opens");
+    chain.set_idle_block_interval(idle);
+    let chain = Arc::new(chain);
     Validator {
         app: App::new(chain.clone(), signer.public_key()),
         chain,
@@ -244,9 +256,19 @@ fn round(
 }
 
 async fn propose(rt: &Ctx, v: &mut Validator, view: u64, parent: &Block) -> Block {
-    let ctx = round(view, &v.key, parent);
-    v.app
-        .propose((rt.child("propose"), ctx), Blocks::of(&[parent]), ())
+    propose_on(rt, v.app.clone(), &v.key, view, &[parent]).await
+}
+
+/// The block `leader`'s application proposes on `ancestry` (the parent first).
+async fn propose_on(
+    rt: &Ctx,
+    mut app: App<Ctx>,
+    leader: &ed25519::PublicKey,
+    view: u64,
+    ancestry: &[&Block],
+) -> Block {
+    let ctx = round(view, leader, ancestry[0]);
+    app.propose((rt.child("propose"), ctx), Blocks::of(ancestry), ())
         .await
         .expect("a block is built")
         .inner()
@@ -733,5 +755,117 @@ fn a_transaction_overtaken_on_its_nonce_is_reported_refused() {
             .refusal(&rival.id())
             .expect("the refusal is remembered");
         assert_eq!(code, "nonce_too_low", "{message}");
+    });
+}
+
+#[test]
+fn an_idle_leader_paces_empty_blocks_and_proposes_at_once_when_work_arrives() {
+    const IDLE: Duration = Duration::from_millis(400);
+    let runner = deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(9)
+            .with_timeout(Some(Duration::from_secs(600))),
+    );
+    runner.start(|rt| async move {
+        let signers = [
+            ed25519::PrivateKey::from_seed(51),
+            ed25519::PrivateKey::from_seed(52),
+        ];
+        let keys: Vec<_> = signers.iter().map(|s| s.public_key()).collect();
+        let genesis = genesis(&keys, 0, AccountId([0; 20]));
+        let a = paced_validator(&rt, "a", &signers[0], &genesis, PROPOSER_LIMITS, IDLE).await;
+        let chain_id = a.chain.chain_id;
+        let g = a.chain.genesis_block.clone();
+        let idle_ms = IDLE.as_millis() as u64;
+        let mut chain: Vec<Block> = vec![g];
+        // Proposes at the next height (in the view of that number) on everything so far, newest
+        // first; finalizes it.
+        let next = async |chain: &mut Vec<Block>| {
+            let view = chain.len() as u64;
+            let ancestry: Vec<&Block> = chain.iter().rev().collect();
+            let b = propose_on(&rt, a.app.clone(), &a.key, view, &ancestry).await;
+            a.chain.finalize(&b, now_ms(&rt)).await.unwrap();
+            chain.push(b.clone());
+            b
+        };
+        let gap = |chain: &[Block]| {
+            let n = chain.len();
+            chain[n - 1].header.timestamp_ms - chain[n - 2].header.timestamp_ms
+        };
+
+        // Nothing to do, and the blocks of a rotation (two validators: two blocks, the genesis
+        // included) are empty: each proposal waits out the interval after its parent.
+        for _ in 0..3 {
+            let b = next(&mut chain).await;
+            assert!(b.txs.is_empty() && b.readings.is_empty());
+            assert!(gap(&chain) >= idle_ms, "paced: {} ms", gap(&chain));
+        }
+
+        // A transaction in the pool: proposed at once.
+        a.chain.submit(&transfer(&chain_id, 0, 9, 1)).await.unwrap();
+        let b = next(&mut chain).await;
+        assert_eq!(b.txs.len(), 1);
+        assert!(gap(&chain) < idle_ms, "not paced: {} ms", gap(&chain));
+        // A whole rotation after a block with work is not paced, though the pools are empty:
+        // another validator may hold readings for its turn.
+        for _ in 0..2 {
+            let _ = next(&mut chain).await;
+            assert!(gap(&chain) < idle_ms, "not paced: {} ms", gap(&chain));
+        }
+        // Then the rotation is empty again.
+        let _ = next(&mut chain).await;
+        assert!(gap(&chain) >= idle_ms, "paced again: {} ms", gap(&chain));
+
+        // Work arriving while the leader waits: it proposes then, not at the deadline.
+        let waiting = {
+            let (rt2, app, key) = (rt.child("leader"), a.app.clone(), a.key.clone());
+            let parent: Vec<Block> = chain.iter().rev().cloned().collect();
+            let v = chain.len() as u64;
+            rt.child("leader").spawn(move |_| async move {
+                let ancestry: Vec<&Block> = parent.iter().collect();
+                propose_on(&rt2, app, &key, v, &ancestry).await
+            })
+        };
+        rt.sleep(Duration::from_millis(100)).await;
+        let arrived = now_ms(&rt);
+        a.chain.submit(&transfer(&chain_id, 1, 9, 1)).await.unwrap();
+        let b = waiting.await.unwrap();
+        assert_eq!(b.txs.len(), 1);
+        // Proposed when the transaction came, before the deadline.
+        assert!(b.header.timestamp_ms >= arrived);
+        a.chain.finalize(&b, now_ms(&rt)).await.unwrap();
+        chain.push(b);
+        assert!(gap(&chain) < idle_ms, "woken by work: {} ms", gap(&chain));
+        for _ in 0..2 {
+            let _ = next(&mut chain).await;
+            assert!(gap(&chain) < idle_ms, "not paced: {} ms", gap(&chain));
+        }
+        let _ = next(&mut chain).await;
+        assert!(gap(&chain) >= idle_ms, "idle again: {} ms", gap(&chain));
+
+        // A peer's wake (it admitted a reading while idle): two rotations of heights are
+        // proposed at once, though this node has nothing to do.
+        a.chain.pacing.woken(a.chain.tip().height);
+        for _ in 0..4 {
+            let _ = next(&mut chain).await;
+            assert!(gap(&chain) < idle_ms, "woken: {} ms", gap(&chain));
+        }
+        let _ = next(&mut chain).await;
+        assert!(gap(&chain) >= idle_ms, "asleep again: {} ms", gap(&chain));
+
+        // A reading admitted into an empty pool asks the gossip task to wake the peers; a
+        // transaction does not (gossip carries it to their pools).
+        use futures::FutureExt as _;
+        assert!(a.chain.pacing.peers_to_wake().now_or_never().is_none());
+        a.chain
+            .admit_reading(
+                Arc::new(reading(&device_key(), 1, 1, 0)),
+                device_key().public_key(),
+                0,
+                true,
+            )
+            .unwrap();
+        assert!(a.chain.pacing.peers_to_wake().now_or_never().is_some());
+        assert!(!a.chain.pools_empty());
     });
 }

@@ -762,7 +762,10 @@ async fn start_validator(
         broadcast: regs.next().unwrap(),
         backfill: regs.next().unwrap(),
     };
-    let index = Index::open(index_path).map_err(|e| e.to_string())?;
+    // As a data format 5 node keeps it: readings found by id in a store of their own.
+    let index = Index::open(index_path)
+        .and_then(|i| i.with_reading_ids(&index_path.with_extension("ids")))
+        .map_err(|e| e.to_string())?;
     let (ready_tx, ready_rx) = futures::channel::oneshot::channel();
     let manager = oracle.manager();
     let stopped = Arc::new(Mutex::new(None));
@@ -792,7 +795,13 @@ async fn start_validator(
                 )
                 .await
                 {
-                    Ok(c) => Arc::new(c),
+                    Ok(mut c) => {
+                        // As a node's default configuration paces empty blocks.
+                        c.set_idle_block_interval(Duration::from_millis(
+                            verity_node::config::default_idle_block_interval_ms(),
+                        ));
+                        Arc::new(c)
+                    }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));
                         return;
