@@ -1,7 +1,8 @@
 //! Fixtures for Verity's Criterion micro-benchmarks (`cargo bench -p verity-benches`).
 //!
 //! The benchmarks are named `module::op/param=value` and live in `types.rs` (readings, SenML,
-//! signatures, blocks, Merkle proofs) and `ledger.rs` (transaction and block execution).
+//! signatures, blocks, Merkle proofs), `ledger.rs` (transaction and block execution) and
+//! `index.rs` (indexing a block of readings).
 //! Everything here is deterministic: keys come from fixed seeds, so runs compare.
 
 use futures::executor::block_on;
