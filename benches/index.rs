@@ -26,15 +26,7 @@ fn block(keys: &[SecretKey], h: u64) -> Vec<Reading> {
 }
 
 fn index_block(index: &Index, h: u64, readings: &[Reading]) {
-    let indexed: Vec<IndexedReading> = readings
-        .iter()
-        .enumerate()
-        .map(|(i, r)| IndexedReading {
-            reading: r,
-            index: i as u32,
-            rejected: None,
-        })
-        .collect();
+    let indexed = IndexedReading::all_accepted(readings);
     index
         .index_finalized(&FinalizedBlock {
             readings: &indexed,

@@ -991,15 +991,7 @@ fn device_readings(
                 Reading::decode(&bytes).map_err(|e| anyhow!("bench reading: {e}"))
             })
             .collect::<anyhow::Result<_>>()?;
-        let indexed: Vec<IndexedReading<'_>> = readings
-            .iter()
-            .enumerate()
-            .map(|(i, r)| IndexedReading {
-                reading: r,
-                index: i as u32,
-                rejected: None,
-            })
-            .collect();
+        let indexed = IndexedReading::all_accepted(&readings);
         index.index_finalized(&FinalizedBlock {
             readings: &indexed,
             ..FinalizedBlock::empty(h + 1, 0)

@@ -54,10 +54,10 @@ where
     R: Receiver<PublicKey = ed25519::PublicKey>,
 {
     let (tx, mut rx) = mpsc::channel::<SignedTransaction>(GOSSIP_QUEUE);
-    let pacing = chain.clone();
+    let wakes = chain.clone();
     context.child("gossip_out").spawn(move |ctx| async move {
         loop {
-            let wake = std::pin::pin!(pacing.pacing.peers_to_wake());
+            let wake = std::pin::pin!(wakes.pacing.peers_to_wake());
             let first = match future::select(rx.next(), wake).await {
                 Either::Left((Some(first), _)) => first,
                 Either::Left((None, _)) => break,

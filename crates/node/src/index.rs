@@ -491,6 +491,21 @@ pub struct IndexedReading<'a> {
     pub rejected: Option<RejectCode>,
 }
 
+impl<'a> IndexedReading<'a> {
+    /// `readings` as a block's readings, in order, all accepted.
+    pub fn all_accepted(readings: &'a [Reading]) -> Vec<Self> {
+        readings
+            .iter()
+            .enumerate()
+            .map(|(i, reading)| Self {
+                reading,
+                index: i as u32,
+                rejected: None,
+            })
+            .collect()
+    }
+}
+
 /// A reading as the index keeps it.
 #[derive(Clone, Debug)]
 pub struct StoredReading {
