@@ -155,6 +155,7 @@ struct ChainMetrics {
     wakes: Counter,
     rejected_blocks: Counter,
     readings: Counter,
+    readings_gossiped: Counter,
     readings_pool: Gauge,
     readings_rejected: CounterFamily<RejectLabel>,
 }
@@ -245,6 +246,8 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     pub limits: ChainLimits,
     /// Pacing of empty blocks while the network is idle (off unless set).
     pub pacing: Pacing,
+    /// Readings admitted here, to gossip to the other validators.
+    pub outbox: crate::gossip::ReadingOutbox,
     metrics: ChainMetrics,
 }
 
@@ -310,6 +313,10 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             ),
             rejected_blocks: context.counter("blocks_rejected", "Proposed blocks that got no vote"),
             readings: context.counter("readings_committed", "Finalized readings accepted"),
+            readings_gossiped: context.counter(
+                "readings_gossiped",
+                "Readings other validators admitted and gossiped, pooled here",
+            ),
             readings_pool: context.gauge("readings_pool_size", "Readings waiting in the pool"),
             readings_rejected: context.family(
                 "readings_rejected",
@@ -347,6 +354,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             chain_id,
             genesis_block,
             pacing: Pacing::new(Duration::ZERO, validators.len()),
+            outbox: Default::default(),
             validators,
             store: tokio::sync::RwLock::new(store),
             pending: Mutex::new(HashMap::new()),
@@ -654,7 +662,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         }
         self.sigs.insert(reading.id(), key);
         let mut pool = self.readings.lock().expect("readings lock");
-        pool.insert(reading.clone(), last_seq).map_err(|code| {
+        let after = pool.insert(reading.clone(), last_seq).map_err(|code| {
             let detail = match code {
                 RejectCode::Replay => format!(
                     "seq {} is not above the device's highest accepted or pending seq",
@@ -667,11 +675,60 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         })?;
         self.metrics.readings_pool.set(pool.len() as i64);
         if pool.len() == 1 {
-            // Only this node holds it: wake the others too, so that leaders waiting on an
-            // idle network hand over to this one quickly.
+            // Wake the others too, so that leaders waiting on an idle network propose at once
+            // (gossip brings them the reading a moment later).
             self.pacing.work_arrived(true);
         }
+        drop(pool);
+        self.outbox.push(reading, after);
         Ok(())
+    }
+
+    /// Admits readings another validator admitted and gossiped, each with the seq its device
+    /// sent before it: the checks of ingest, signatures included (verified together), then
+    /// the pool, where each is held until the one before it is decided
+    /// ([crate::readings]). Readings that fail are dropped silently: the validator that
+    /// admitted them answered their devices. Returns how many were pooled.
+    pub async fn admit_gossiped(&self, batch: &[(u64, &[u8])], now_ms: u64) -> usize {
+        let mut prepared = Vec::with_capacity(batch.len());
+        for (after, bytes) in batch {
+            match self.prepare_reading(bytes, now_ms, None).await {
+                Ok((reading, key, last_seq)) => prepared.push((reading, key, last_seq, *after)),
+                Err(e) => debug!(error = %e, "gossiped reading refused"),
+            }
+        }
+        let todo: Vec<(Arc<Reading>, PublicKey)> = prepared
+            .iter()
+            .filter(|(r, k, _, _)| !self.sigs.verified(&r.id(), k))
+            .map(|(r, k, _, _)| (r.clone(), *k))
+            .collect();
+        let verdicts = if todo.is_empty() {
+            Vec::new()
+        } else {
+            (self.verifier)(todo.clone()).await
+        };
+        for ((r, key), ok) in todo.iter().zip(verdicts) {
+            if ok {
+                self.sigs.insert(r.id(), *key);
+            }
+        }
+        let mut pooled = 0;
+        let mut pool = self.readings.lock().expect("readings lock");
+        let was_empty = pool.is_empty();
+        for (reading, key, last_seq, after) in prepared {
+            if self.sigs.verified(&reading.id(), &key)
+                && pool.insert_gossiped(reading, last_seq, after).is_ok()
+            {
+                pooled += 1;
+            }
+        }
+        self.metrics.readings_pool.set(pool.len() as i64);
+        drop(pool);
+        self.metrics.readings_gossiped.inc_by(pooled as u64);
+        if was_empty && pooled > 0 {
+            self.pacing.work_arrived(false);
+        }
+        pooled
     }
 
     /// A reading waiting in the pool, or why it was dropped after ingest.
@@ -818,6 +875,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         let mut dropped = Vec::new();
         {
             let mut pool = self.readings.lock().expect("readings lock");
+            pool.finalized(block.header.height);
             pool.remove_committed(
                 block
                     .readings

@@ -77,6 +77,8 @@ pub mod channel {
     pub const BACKFILL: u64 = 4;
     /// Transaction gossip.
     pub const TXS: u64 = 5;
+    /// Reading gossip.
+    pub const READINGS: u64 = 6;
 }
 
 #[derive(Clone)]

@@ -1,12 +1,18 @@
-//! Transaction gossip: a transaction accepted by one validator's API is forwarded to every
-//! other validator, so whichever leads the next round can include it. Transactions are sent in
-//! batches (at most [GOSSIP_BATCH_TXS] per message, flushed every [GOSSIP_FLUSH]); received ones
-//! pass the same checks as API submissions and are not forwarded again.
+//! Gossip of transactions and readings: what one validator admits is forwarded to every other
+//! validator, so whichever leads the next round can include it. Both are sent in batches (at
+//! most [GOSSIP_BATCH_TXS] transactions or [GOSSIP_BATCH_READINGS] readings per message,
+//! flushed every [GOSSIP_FLUSH]), each on its own p2p channel; received ones pass the same
+//! checks as submissions (a reading's signature included) and are not forwarded again.
 //!
-//! An empty batch is a wake: the sender admitted a reading while the network was idle, and
-//! leaders waiting to propose an empty block should propose now ([crate::pacing]).
+//! A gossiped reading carries the seq its device sent before it, as far as the validator that
+//! admitted it knew; the receiver holds it until that one is decided (see [crate::readings]),
+//! so that no leader's proposal turns an accepted reading into a replay.
+//!
+//! An empty transaction batch is a wake: the sender admitted a reading while the network was
+//! idle, and leaders waiting to propose an empty block should propose now ([crate::pacing]).
 
 use crate::chain::Chain;
+use bytes::{Buf as _, BufMut as _};
 use commonware_codec::{Encode as _, RangeCfg, Read as _};
 use commonware_cryptography::ed25519;
 use commonware_p2p::{Receiver, Recipients, Sender};
@@ -16,9 +22,15 @@ use futures::{
     channel::mpsc,
     future::{self, Either},
 };
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 use tracing::debug;
-use verity_types::SignedTransaction;
+use verity_types::{Reading, SignedTransaction, reading::MAX_READING_BYTES};
 
 /// Most transactions in one gossip message.
 pub const GOSSIP_BATCH_TXS: usize = 512;
@@ -26,6 +38,90 @@ pub const GOSSIP_BATCH_TXS: usize = 512;
 pub const GOSSIP_FLUSH: Duration = Duration::from_millis(5);
 /// Most transactions queued for gossip before new ones are not forwarded.
 pub const GOSSIP_QUEUE: usize = 16_384;
+/// Most readings in one gossip message.
+pub const GOSSIP_BATCH_READINGS: usize = 512;
+/// Most bytes of readings in one gossip message: below the 64 KiB by which
+/// `p2p.max_message_bytes` must exceed the largest block, so a batch always fits a message.
+pub const GOSSIP_BATCH_BYTES: usize = 60 * 1024;
+/// Most readings queued for gossip before new ones are not forwarded (the validator that
+/// admitted them still proposes them when it leads).
+pub const GOSSIP_READINGS_QUEUE: usize = 65_536;
+
+/// Readings this validator admitted, waiting to be gossiped, each with the seq its device sent
+/// before it. Filled by [Chain::admit_reading]; drained by the gossip task once it runs.
+#[derive(Default)]
+pub struct ReadingOutbox {
+    running: AtomicBool,
+    queue: Mutex<Vec<(Arc<Reading>, u64)>>,
+    ready: tokio::sync::Notify,
+}
+
+impl ReadingOutbox {
+    /// Queues `reading` for the other validators (dropped when the queue is full or nobody
+    /// gossips).
+    pub fn push(&self, reading: Arc<Reading>, after: u64) {
+        if !self.running.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut q = self.queue.lock().expect("outbox lock");
+        if q.len() < GOSSIP_READINGS_QUEUE {
+            q.push((reading, after));
+            if q.len() == 1 {
+                self.ready.notify_one();
+            }
+        }
+    }
+
+    /// Starts keeping what is pushed (the gossip task does, when it starts).
+    pub fn open(&self) {
+        self.running.store(true, Ordering::Relaxed);
+    }
+
+    /// Everything queued, oldest first.
+    pub fn take(&self) -> Vec<(Arc<Reading>, u64)> {
+        std::mem::take(&mut *self.queue.lock().expect("outbox lock"))
+    }
+}
+
+/// Encodes a batch of gossiped readings: for each, the seq its device sent before it (u64), the
+/// reading's length (u16) and its bytes.
+pub fn encode_readings(batch: &[(Arc<Reading>, u64)]) -> Vec<u8> {
+    let size: usize = batch.iter().map(|(r, _)| 10 + r.bytes().len()).sum();
+    let mut out = Vec::with_capacity(4 + size);
+    out.put_u32(batch.len() as u32);
+    for (r, after) in batch {
+        out.put_u64(*after);
+        out.put_u16(r.bytes().len() as u16);
+        out.put_slice(r.bytes());
+    }
+    out
+}
+
+/// Decodes a batch of gossiped readings into (seq sent before, bytes); `None` if the message is
+/// malformed or holds more than [GOSSIP_BATCH_READINGS].
+pub fn decode_readings(mut msg: &[u8]) -> Option<Vec<(u64, &[u8])>> {
+    if msg.remaining() < 4 {
+        return None;
+    }
+    let n = msg.get_u32() as usize;
+    if n > GOSSIP_BATCH_READINGS {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        if msg.remaining() < 10 {
+            return None;
+        }
+        let after = msg.get_u64();
+        let len = msg.get_u16() as usize;
+        if len > MAX_READING_BYTES || msg.remaining() < len {
+            return None;
+        }
+        out.push((after, &msg[..len]));
+        msg.advance(len);
+    }
+    msg.is_empty().then_some(out)
+}
 
 /// Queues transactions for gossip.
 #[derive(Clone)]
@@ -41,11 +137,12 @@ impl Gossip {
     }
 }
 
-/// Starts the gossip tasks on the transaction channel.
+/// Starts the gossip tasks on the transaction channel and the readings channel.
 pub fn start<E, C, S, R>(
     context: E,
     chain: Arc<Chain<C>>,
     (mut sender, mut receiver): (S, R),
+    (mut readings_out, mut readings_in): (S, R),
 ) -> Gossip
 where
     E: Spawner + Clock + Metrics,
@@ -85,6 +182,50 @@ where
             sender.send(Recipients::All, bytes, false);
         }
     });
+    let outbox = chain.clone();
+    outbox.outbox.open();
+    context.child("readings_out").spawn(move |ctx| async move {
+        loop {
+            let ready = outbox.outbox.ready.notified();
+            if outbox.outbox.queue.lock().expect("outbox lock").is_empty() {
+                ready.await;
+            }
+            // Let a batch gather.
+            ctx.sleep(GOSSIP_FLUSH).await;
+            let queued = outbox.outbox.take();
+            let mut rest = &queued[..];
+            while !rest.is_empty() {
+                let mut bytes = 0;
+                let n = rest
+                    .iter()
+                    .take(GOSSIP_BATCH_READINGS)
+                    .take_while(|(r, _)| {
+                        bytes += 10 + r.bytes().len();
+                        bytes <= GOSSIP_BATCH_BYTES
+                    })
+                    .count()
+                    .max(1);
+                let (batch, tail) = rest.split_at(n);
+                readings_out.send(Recipients::All, encode_readings(batch), false);
+                rest = tail;
+            }
+        }
+    });
+    let gossiped = chain.clone();
+    context.child("readings_in").spawn(move |ctx| async move {
+        while let Ok((peer, msg)) = readings_in.recv().await {
+            let Some(batch) = decode_readings(msg.as_ref()) else {
+                debug!(?peer, "malformed readings gossip");
+                continue;
+            };
+            let now_ms = ctx
+                .current()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            gossiped.admit_gossiped(&batch, now_ms).await;
+        }
+    });
     context.child("gossip_in").spawn(move |_| async move {
         let cfg = (RangeCfg::from(0..=GOSSIP_BATCH_TXS), ());
         while let Ok((peer, msg)) = receiver.recv().await {
@@ -103,4 +244,74 @@ where
         }
     });
     Gossip { tx }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verity_types::{
+        Algorithm, SecretKey,
+        reading::{
+            SenmlValue,
+            sign::{NewRecord, sign_reading},
+        },
+    };
+
+    fn reading(seq: u64, text: usize) -> Arc<Reading> {
+        let key = SecretKey::generate(Algorithm::Ed25519);
+        let bytes = sign_reading(
+            &key,
+            &"d".parse().unwrap(),
+            seq,
+            &[NewRecord {
+                name: "t".into(),
+                time: 1_700_000_000.0,
+                unit: None,
+                value: SenmlValue::String("x".repeat(text)),
+            }],
+        );
+        Arc::new(Reading::decode(&bytes).unwrap())
+    }
+
+    #[test]
+    fn a_batch_of_readings_decodes_to_what_was_sent_and_nothing_malformed_decodes() {
+        let batch = vec![(reading(1, 0), 0), (reading(2, 300), 1)];
+        let msg = encode_readings(&batch);
+        let got = decode_readings(&msg).expect("decodes");
+        assert_eq!(got.len(), 2);
+        for ((r, after), (a, bytes)) in batch.iter().zip(&got) {
+            assert_eq!((*after, r.bytes()), (*a, *bytes));
+        }
+        // Cut anywhere, or with a byte too many, it is refused.
+        for cut in 0..msg.len() {
+            assert!(decode_readings(&msg[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = msg.clone();
+        longer.push(0);
+        assert!(decode_readings(&longer).is_none());
+        // More readings than a batch holds, by its count alone.
+        let mut many = (GOSSIP_BATCH_READINGS as u32 + 1).to_be_bytes().to_vec();
+        many.extend_from_slice(&msg[4..]);
+        assert!(decode_readings(&many).is_none());
+        // A reading longer than a reading may be.
+        let mut huge = 1u32.to_be_bytes().to_vec();
+        huge.extend_from_slice(&0u64.to_be_bytes());
+        huge.extend_from_slice(&u16::MAX.to_be_bytes());
+        huge.extend(std::iter::repeat_n(0u8, u16::MAX as usize));
+        assert!(decode_readings(&huge).is_none());
+    }
+
+    #[test]
+    fn the_outbox_keeps_nothing_until_opened_and_is_bounded() {
+        let outbox = ReadingOutbox::default();
+        let r = reading(1, 0);
+        outbox.push(r.clone(), 0);
+        assert!(outbox.take().is_empty());
+        outbox.open();
+        for _ in 0..GOSSIP_READINGS_QUEUE + 5 {
+            outbox.push(r.clone(), 0);
+        }
+        assert_eq!(outbox.take().len(), GOSSIP_READINGS_QUEUE);
+        assert!(outbox.take().is_empty());
+    }
 }

@@ -7,11 +7,12 @@
 //! were empty too, waits until its parent's time plus `consensus.idle_block_interval_ms` before
 //! it proposes, or until work arrives, whichever is first:
 //!
-//! - a transaction reaches every validator's pool through gossip, so whoever leads wakes;
-//! - a reading stays in the pool of the validator that admitted it, so that validator, when its
-//!   pool was empty, also asks its peers to wake (an empty batch on the transaction gossip
-//!   channel). A woken validator proposes without waiting for the next two rotations of
-//!   heights, so the rotation reaches the validator holding the reading at full speed.
+//! - a transaction or a reading reaches every validator's pool through gossip, so whoever
+//!   leads wakes;
+//! - the validator that admits a reading into its empty pool also asks its peers to wake (an
+//!   empty batch on the transaction gossip channel, which goes out without waiting for a
+//!   batch of readings to gather). A woken validator proposes without waiting for the next two
+//!   rotations of heights.
 //!
 //! Idleness is judged from the chain's blocks and the pools, not from clocks, and the wait is
 //! shorter than half the leader timeout, so a paced view never times out.

@@ -5,6 +5,14 @@
 //! flooding device cannot starve the others. Readings dropped later (their device was revoked,
 //! or a higher seq committed first) are remembered with their code for status queries.
 //!
+//! A reading another validator admitted arrives by gossip with the seq its device sent before
+//! it, as far as that validator knew (`after`). Proposing it before that one would make the
+//! earlier reading a replay, so it is held until `after` has committed or goes before it in
+//! the same proposal, or until [GOSSIP_HOLD_BLOCKS] blocks have finalized since it arrived (the
+//! validator that admitted the earlier reading proposes both when it leads, so the hold ends
+//! that way in time; the limit only keeps a reading whose predecessor was lost from waiting for
+//! ever). A reading this validator admitted itself is never held.
+//!
 //! The signature cache remembers which readings were verified under which key, so a node
 //! verifies each reading once at ingest and reuses that when it verifies a block holding it.
 
@@ -21,10 +29,27 @@ use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
 /// many newer refusals ([Recent]).
 pub const REFUSED_READINGS_MEMORY: usize = 100_000;
 
+/// Blocks finalized after a gossiped reading arrived beyond which it is no longer held for the
+/// reading its device sent before it.
+pub const GOSSIP_HOLD_BLOCKS: u64 = 16;
+
 /// A reading waiting, and since when (for the pool-wait metric only).
 struct Pending {
     reading: Arc<Reading>,
     since: Instant,
+    /// For a gossiped reading: the seq its device sent before it.
+    after: Option<u64>,
+    /// The pool's finalized height when it arrived.
+    height: u64,
+}
+
+/// One device's waiting readings.
+#[derive(Default)]
+struct DeviceQueue {
+    /// By seq.
+    seqs: BTreeMap<u64, Hash>,
+    /// The device's highest committed seq, as far as the pool was told.
+    committed: u64,
 }
 
 /// The pool.
@@ -32,8 +57,10 @@ pub struct ReadingPool {
     max_total: usize,
     max_per_device: usize,
     by_id: HashMap<Hash, Pending>,
-    by_device: BTreeMap<DeviceId, BTreeMap<u64, Hash>>,
+    by_device: BTreeMap<DeviceId, DeviceQueue>,
     refused: Recent<Hash, RejectCode>,
+    /// The last finalized height the pool was told of.
+    height: u64,
 }
 
 impl ReadingPool {
@@ -45,6 +72,7 @@ impl ReadingPool {
             by_id: HashMap::new(),
             by_device: BTreeMap::new(),
             refused: Recent::new(REFUSED_READINGS_MEMORY),
+            height: 0,
         }
     }
 
@@ -73,57 +101,119 @@ impl ReadingPool {
         self.by_id.get(id).map(|p| p.since.elapsed())
     }
 
-    /// Adds a reading whose device's committed seq is `last_seq`. Refuses a seq not above it or
-    /// already pending (`replay`) and a reading beyond the limits (`pool_full`).
-    pub fn insert(&mut self, reading: Arc<Reading>, last_seq: u64) -> Result<(), RejectCode> {
-        if reading.seq() <= last_seq {
+    /// Adds a reading this validator admitted, whose device's committed seq is `last_seq`.
+    /// Refuses a seq not above it or already pending (`replay`) and a reading beyond the limits
+    /// (`pool_full`). Returns the seq the device sent before it, as far as this pool knows (the
+    /// highest committed or pending seq below it), which is what gossip tells the others.
+    pub fn insert(&mut self, reading: Arc<Reading>, last_seq: u64) -> Result<u64, RejectCode> {
+        self.add(reading, last_seq, None)
+    }
+
+    /// Adds a reading another validator admitted and gossiped, with the seq its device sent
+    /// before it (`after`); the same checks as [ReadingPool::insert].
+    pub fn insert_gossiped(
+        &mut self,
+        reading: Arc<Reading>,
+        last_seq: u64,
+        after: u64,
+    ) -> Result<(), RejectCode> {
+        self.add(reading, last_seq, Some(after)).map(|_| ())
+    }
+
+    fn add(
+        &mut self,
+        reading: Arc<Reading>,
+        last_seq: u64,
+        after: Option<u64>,
+    ) -> Result<u64, RejectCode> {
+        let seq = reading.seq();
+        let pending = self.by_device.get(reading.device());
+        let committed = pending.map_or(0, |q| q.committed).max(last_seq);
+        if seq <= committed {
             return Err(RejectCode::Replay);
         }
-        let pending = self.by_device.get(reading.device());
-        if pending.is_some_and(|p| p.contains_key(&reading.seq())) {
+        if pending.is_some_and(|q| q.seqs.contains_key(&seq)) {
             return Err(RejectCode::Replay);
         }
         if self.by_id.len() >= self.max_total
-            || pending.is_some_and(|p| p.len() >= self.max_per_device)
+            || pending.is_some_and(|q| q.seqs.len() >= self.max_per_device)
         {
             return Err(RejectCode::PoolFull);
         }
-        self.by_device
-            .entry(reading.device().clone())
-            .or_default()
-            .insert(reading.seq(), reading.id());
+        let queue = self.by_device.entry(reading.device().clone()).or_default();
+        queue.committed = committed;
+        let before = queue
+            .seqs
+            .range(..seq)
+            .next_back()
+            .map_or(committed, |(s, _)| *s);
+        queue.seqs.insert(seq, reading.id());
         self.by_id.insert(
             reading.id(),
             Pending {
                 reading,
                 since: Instant::now(),
+                after,
+                height: self.height,
             },
         );
-        Ok(())
+        Ok(before)
     }
 
-    /// Up to `n` readings: per device in seq order, round-robin across devices.
+    /// Up to `n` readings: per device in seq order, round-robin across devices. A device's
+    /// readings stop at the first one held for an earlier reading (see the module's notes).
     pub fn candidates(&self, n: usize) -> Vec<Arc<Reading>> {
-        let mut queues: Vec<std::collections::btree_map::Values<'_, u64, Hash>> =
-            self.by_device.values().map(|m| m.values()).collect();
+        struct Walk<'a> {
+            seqs: std::collections::btree_map::Iter<'a, u64, Hash>,
+            /// The highest seq that is committed or goes before the next one.
+            covered: u64,
+        }
+        let mut walks: Vec<Walk<'_>> = self
+            .by_device
+            .values()
+            .map(|q| Walk {
+                seqs: q.seqs.iter(),
+                covered: q.committed,
+            })
+            .collect();
         let mut out = Vec::with_capacity(n.min(self.by_id.len()));
-        while out.len() < n && !queues.is_empty() {
-            queues.retain_mut(|q| match q.next() {
-                Some(id) if out.len() < n => {
-                    out.push(self.by_id[id].reading.clone());
-                    true
+        while out.len() < n && !walks.is_empty() {
+            walks.retain_mut(|w| {
+                if out.len() >= n {
+                    return false;
                 }
-                _ => false,
+                let Some((seq, id)) = w.seqs.next() else {
+                    return false;
+                };
+                let p = &self.by_id[id];
+                let ready = match p.after {
+                    None => true,
+                    Some(after) => {
+                        after <= w.covered
+                            || self.height >= p.height.saturating_add(GOSSIP_HOLD_BLOCKS)
+                    }
+                };
+                if ready {
+                    out.push(p.reading.clone());
+                    w.covered = *seq;
+                }
+                ready
             });
         }
         out
     }
 
+    /// Tells the pool that the block at `height` finalized (holds of gossiped readings are
+    /// counted in finalized blocks).
+    pub fn finalized(&mut self, height: u64) {
+        self.height = self.height.max(height);
+    }
+
     fn remove(&mut self, id: &Hash) -> Option<Arc<Reading>> {
         let reading = self.by_id.remove(id)?.reading;
-        if let Some(m) = self.by_device.get_mut(reading.device()) {
-            m.remove(&reading.seq());
-            if m.is_empty() {
+        if let Some(q) = self.by_device.get_mut(reading.device()) {
+            q.seqs.remove(&reading.seq());
+            if q.seqs.is_empty() {
                 self.by_device.remove(reading.device());
             }
         }
@@ -144,11 +234,14 @@ impl ReadingPool {
         reading
     }
 
-    /// Drops `device`'s pending readings with seq at most `last_seq` (now replays); returns
-    /// them.
+    /// Records that `device`'s committed seq is `last_seq`, and drops its pending readings with
+    /// seq at most `last_seq` (now replays); returns them.
     pub fn prune_device(&mut self, device: &DeviceId, last_seq: u64) -> Vec<Arc<Reading>> {
-        let stale: Vec<Hash> = match self.by_device.get(device) {
-            Some(m) => m.range(..=last_seq).map(|(_, id)| *id).collect(),
+        let stale: Vec<Hash> = match self.by_device.get_mut(device) {
+            Some(q) => {
+                q.committed = q.committed.max(last_seq);
+                q.seqs.range(..=last_seq).map(|(_, id)| *id).collect()
+            }
             None => return Vec::new(),
         };
         stale
@@ -160,7 +253,7 @@ impl ReadingPool {
     /// Drops every pending reading of `device` with `code`; returns them.
     pub fn drop_device(&mut self, device: &DeviceId, code: RejectCode) -> Vec<Arc<Reading>> {
         let all: Vec<Hash> = match self.by_device.get(device) {
-            Some(m) => m.values().copied().collect(),
+            Some(q) => q.seqs.values().copied().collect(),
             None => return Vec::new(),
         };
         all.iter().filter_map(|id| self.refuse(id, code)).collect()
@@ -400,6 +493,58 @@ mod tests {
         assert_eq!(dropped.len(), 2);
         assert_eq!(pool.len(), 2);
         assert_eq!(pool.refusal(&dropped[0].id()), Some(RejectCode::Replay));
+    }
+
+    #[test]
+    fn a_gossiped_reading_is_held_until_the_reading_before_it_is_decided() {
+        let k = SecretKey::generate(Algorithm::Ed25519);
+        let dev: DeviceId = "a".parse().unwrap();
+        let seqs = |pool: &ReadingPool| -> Vec<u64> {
+            pool.candidates(100).iter().map(|r| r.seq()).collect()
+        };
+        // What a validator tells the others: the seq the device sent before each reading.
+        let mut origin = ReadingPool::new(100, 10);
+        assert_eq!(origin.insert(reading(&k, "a", 3), 2), Ok(2));
+        assert_eq!(origin.insert(reading(&k, "a", 5), 2), Ok(3));
+        assert_eq!(origin.insert(reading(&k, "a", 4), 2), Ok(3));
+
+        let mut pool = ReadingPool::new(100, 10);
+        // 5 came first; 4, which its device sent before it, has not arrived.
+        pool.insert_gossiped(reading(&k, "a", 5), 2, 4).unwrap();
+        assert_eq!(seqs(&pool), Vec::<u64>::new());
+        // 4 arrives, held for 3; a reading this validator admitted itself is not held, and
+        // the ones after it follow it.
+        pool.insert_gossiped(reading(&k, "a", 4), 2, 3).unwrap();
+        assert_eq!(seqs(&pool), Vec::<u64>::new());
+        pool.insert(reading(&k, "a", 3), 2).unwrap();
+        assert_eq!(seqs(&pool), vec![3, 4, 5]);
+        // Once 3 is committed (and gone from the pool), 4 and 5 are free.
+        pool.remove_committed([reading(&k, "a", 3).id()].iter());
+        assert_eq!(seqs(&pool), Vec::<u64>::new());
+        pool.prune_device(&dev, 3);
+        assert_eq!(seqs(&pool), vec![4, 5]);
+
+        // A reading whose predecessor never arrives waits GOSSIP_HOLD_BLOCKS finalized blocks.
+        let mut pool = ReadingPool::new(100, 10);
+        pool.finalized(10);
+        pool.insert_gossiped(reading(&k, "a", 9), 0, 8).unwrap();
+        pool.insert_gossiped(reading(&k, "b", 1), 0, 0).unwrap();
+        assert_eq!(seqs(&pool), vec![1]);
+        pool.finalized(10 + GOSSIP_HOLD_BLOCKS - 1);
+        assert_eq!(seqs(&pool), vec![1]);
+        pool.finalized(10 + GOSSIP_HOLD_BLOCKS);
+        assert_eq!(seqs(&pool), vec![9, 1]);
+        // The committed seq the pool learned when a block finalized counts, though the
+        // validator that gossiped a reading knew an older one.
+        let mut pool = ReadingPool::new(100, 10);
+        pool.insert(reading(&k, "a", 12), 0).unwrap();
+        assert!(pool.prune_device(&dev, 10).is_empty());
+        assert_eq!(
+            pool.insert_gossiped(reading(&k, "a", 10), 0, 0),
+            Err(RejectCode::Replay)
+        );
+        pool.insert_gossiped(reading(&k, "a", 11), 0, 10).unwrap();
+        assert_eq!(seqs(&pool), vec![11, 12]);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tracing::{info, warn};
 use verity_types::{Genesis, block::BlockLimits};
 
 /// Messages per second each p2p channel (votes, certificates, resolver, broadcast, backfill,
-/// transaction gossip) may carry to each peer.
+/// transaction gossip, reading gossip) may carry to each peer.
 pub const P2P_CHANNEL_RATE: std::num::NonZeroU32 = NZU32!(10_000);
 
 /// Messages each p2p channel may send to, or queue from, one peer at once before
@@ -191,6 +191,7 @@ async fn run_in(
         backfill: network.register(channel::BACKFILL, quota),
     };
     let txs_channel = network.register(channel::TXS, quota);
+    let readings_channel = network.register(channel::READINGS, quota);
     let network_handle = network.start();
 
     let (marshal, handles) = engine::start(
@@ -220,7 +221,12 @@ async fn run_in(
     {
         chain.restore_tip(b.inner());
     }
-    let gossip = gossip::start(context.child("gossip"), chain.clone(), txs_channel);
+    let gossip = gossip::start(
+        context.child("gossip"),
+        chain.clone(),
+        txs_channel,
+        readings_channel,
+    );
 
     // HTTP API.
     let metrics_ctx = Arc::new(context.child("metrics"));

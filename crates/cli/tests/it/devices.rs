@@ -249,7 +249,7 @@ fn devices_register_send_readings_and_prove_them() {
         );
     }
     // The network idled between the steps above: leaders held back empty blocks, and a
-    // reading admitted while idle woke the other validators.
+    // reading admitted while idle woke the other validators and was gossiped to them.
     let counter = |i: usize, name: &str| -> u64 {
         let text = http
             .get(format!("{}/metrics", net.url(i)))
@@ -266,6 +266,11 @@ fn devices_register_send_readings_and_prove_them() {
     let wakes: u64 = (0..4).map(|i| counter(i, "chain_pacing_wakes_total")).sum();
     assert!(paced > 0, "no proposal was paced");
     assert!(wakes > 0, "no validator was woken");
+    // Readings reached the pools of validators other than the one a device sent them to.
+    let gossiped: u64 = (0..4)
+        .map(|i| counter(i, "chain_readings_gossiped_total"))
+        .sum();
+    assert!(gossiped > 0, "no reading was gossiped");
 
     // Proof: fetched online, verified offline, and broken by any change.
     let proof = dir.join("p.json");

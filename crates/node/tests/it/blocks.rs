@@ -869,3 +869,92 @@ fn an_idle_leader_paces_empty_blocks_and_proposes_at_once_when_work_arrives() {
         assert!(!a.chain.pools_empty());
     });
 }
+
+/// A reading one validator admitted reaches another by gossip with the seq its device sent
+/// before it; the other proposes it only once that one can go first, so that gossip never turns
+/// an accepted reading into a replay; the block it proposes commits every reading.
+#[test]
+fn a_gossiped_reading_waits_for_the_one_its_device_sent_before_it() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(11)
+            .with_timeout(Some(Duration::from_secs(600))),
+    );
+    runner.start(|rt| async move {
+        let signers = [
+            ed25519::PrivateKey::from_seed(61),
+            ed25519::PrivateKey::from_seed(62),
+        ];
+        let keys: Vec<_> = signers.iter().map(|s| s.public_key()).collect();
+        let genesis = genesis(&keys, 0, AccountId([0; 20]));
+        let mut a = validator(&rt, "a", &signers[0], &genesis, PROPOSER_LIMITS).await;
+        let mut b = validator(&rt, "b", &signers[1], &genesis, PROPOSER_LIMITS).await;
+        let chain_id = a.chain.chain_id;
+        let g = a.chain.genesis_block.clone();
+        let register = Transaction {
+            signer: operator().public_key(),
+            nonce: Nonce(0),
+            body: TxBody::DeviceRegister {
+                device: device(),
+                key: device_key().public_key(),
+                meta: Default::default(),
+            },
+        }
+        .sign(&operator(), &chain_id);
+        a.chain.submit(&register).await.unwrap();
+        let b1 = propose(&rt, &mut a, 1, &g).await;
+        for v in [&a, &b] {
+            v.chain.finalize(&b1, now_ms(&rt)).await.unwrap();
+        }
+
+        // The device sends seqs 1, 2, 3 to a, which queues each for gossip with the seq
+        // before it.
+        a.chain.outbox.open();
+        let sent: Vec<Arc<Reading>> = (1..=3)
+            .map(|seq| Arc::new(reading(&device_key(), seq, 1, 0)))
+            .collect();
+        for r in &sent {
+            a.chain
+                .admit_reading(r.clone(), device_key().public_key(), 0, true)
+                .unwrap();
+        }
+        let queued = a.chain.outbox.take();
+        let afters: Vec<(u64, u64)> = queued.iter().map(|(r, x)| (r.seq(), *x)).collect();
+        assert_eq!(afters, vec![(1, 0), (2, 1), (3, 2)]);
+
+        // Seqs 2 and 3 reach b first: b checks them (signatures included) and pools them, but
+        // its block does not carry them, or seq 1 would become a replay.
+        let now = 1_700_000_060_000;
+        let msg = verity_node::gossip::encode_readings(&queued[1..]);
+        let batch = verity_node::gossip::decode_readings(&msg).unwrap();
+        assert_eq!(b.chain.admit_gossiped(&batch, now).await, 2);
+        let held = propose(&rt, &mut b, 2, &b1).await;
+        assert!(held.readings.is_empty(), "proposed ahead of seq 1");
+        // A forged copy of seq 1 is not pooled.
+        let mut forged = sent[0].bytes().to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert_eq!(b.chain.admit_gossiped(&[(0, &forged)], now).await, 0);
+        assert!(propose(&rt, &mut b, 2, &b1).await.readings.is_empty());
+
+        // Seq 1 arrives: b proposes all three in order, a votes for the block, and once it is
+        // final the device's readings are committed and gone from both pools.
+        let msg = verity_node::gossip::encode_readings(&queued[..1]);
+        let batch = verity_node::gossip::decode_readings(&msg).unwrap();
+        assert_eq!(b.chain.admit_gossiped(&batch, now).await, 1);
+        let b2 = propose(&rt, &mut b, 2, &b1).await;
+        let seqs: Vec<u64> = b2.readings.iter().map(|r| r.seq()).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert!(vote(&rt, &mut a, 2, &b.key, &b2, &b1).await);
+        for v in [&a, &b] {
+            v.chain.finalize(&b2, now_ms(&rt)).await.unwrap();
+            assert_eq!(
+                v.chain.device(&device()).await.unwrap().unwrap().last_seq,
+                3
+            );
+            assert!(v.chain.pools_empty());
+        }
+        // A gossiped copy arriving late is a replay and is not pooled.
+        assert_eq!(b.chain.admit_gossiped(&batch, now).await, 0);
+    });
+}

@@ -745,6 +745,7 @@ async fn start_validator(
         channel::BROADCAST,
         channel::BACKFILL,
         channel::TXS,
+        channel::READINGS,
     ] {
         regs.push(
             control
@@ -753,6 +754,7 @@ async fn start_validator(
                 .expect("channel registers"),
         );
     }
+    let readings = regs.pop().unwrap();
     let txs = regs.pop().unwrap();
     let mut regs = regs.into_iter();
     let channels = Channels {
@@ -835,7 +837,7 @@ async fn start_validator(
                 {
                     chain.restore_tip(b.inner());
                 }
-                let gossip = gossip::start(ctx.child("gossip"), chain.clone(), txs);
+                let gossip = gossip::start(ctx.child("gossip"), chain.clone(), txs, readings);
                 let _ = ready_tx.send(Ok((chain, gossip, marshal)));
                 let (result, actor, _) =
                     futures::future::select_all(handles.into_iter().map(Box::pin)).await;
