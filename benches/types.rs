@@ -78,6 +78,7 @@ fn blocks(c: &mut Criterion) {
         max_txs: 10_000,
         max_readings: 10_000,
         max_bytes: 64 << 20,
+        known: None,
     };
     let k = key(Algorithm::Ed25519, "d");
     let rs: Vec<_> = (0..1000)
@@ -90,6 +91,16 @@ fn blocks(c: &mut Criterion) {
     });
     c.bench_function("block::decode/readings=1000", |b| {
         b.iter(|| Block::decode_cfg(black_box(bytes.clone()), &limits).unwrap())
+    });
+    // As a validator decodes a block whose readings gossip already brought to its pool.
+    let pool: std::collections::HashMap<_, _> =
+        block.readings.iter().map(|r| (r.id(), r.clone())).collect();
+    let known = BlockLimits {
+        known: Some(std::sync::Arc::new(move |id| pool.get(id).cloned())),
+        ..limits.clone()
+    };
+    c.bench_function("block::decode/readings=1000,known=all", |b| {
+        b.iter(|| Block::decode_cfg(black_box(bytes.clone()), &known).unwrap())
     });
     let f = Fixture::new(1000, 0);
     let txs: Vec<_> = (0..1000).map(|i| f.transfer(i)).collect();

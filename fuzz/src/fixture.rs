@@ -21,6 +21,7 @@ pub const BLOCK_LIMITS: BlockLimits = BlockLimits {
     max_txs: 64,
     max_readings: 64,
     max_bytes: 1 << 20,
+    known: None,
 };
 
 /// Most transactions in one gossip message: mirrors `verity_node::gossip::GOSSIP_BATCH_TXS`.

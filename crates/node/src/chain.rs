@@ -684,6 +684,20 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         Ok(())
     }
 
+    /// Finds readings waiting in this node's pool by id, for block decoding
+    /// ([verity_types::block::KnownReadings]).
+    pub fn known_readings(self: &Arc<Self>) -> verity_types::block::KnownReadings
+    where
+        E: 'static,
+    {
+        let chain = Arc::downgrade(self);
+        Arc::new(move |id| {
+            let chain = chain.upgrade()?;
+            let pool = chain.readings.lock().expect("readings lock");
+            pool.get(id)
+        })
+    }
+
     /// Admits readings another validator admitted and gossiped, each with the seq its device
     /// sent before it: the checks of ingest, signatures included (verified together), then
     /// the pool, where each is held until the one before it is decided

@@ -157,6 +157,10 @@ where
     let genesis = Digested::precomputed(chain.genesis_block.clone(), chain.genesis_block.hash());
     let genesis_digest: Hash = chain.genesis_block.hash();
     let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+    // Blocks from peers mostly hold readings already in this node's pool (gossip brought them):
+    // those are not decoded again.
+    let mut block_limits = config.block_limits.clone();
+    block_limits.known = Some(chain.known_readings());
 
     let finalizations: immutable::Archive<E, Hash, Finalization<Scheme, Hash>> =
         immutable::Archive::init(
@@ -178,7 +182,7 @@ where
             prefix,
             "blocks",
             &page_cache,
-            config.block_limits,
+            block_limits.clone(),
             config.block_compression,
         ),
     )
@@ -202,7 +206,7 @@ where
                 replay_buffer: NZUsize!(1 << 20),
                 key_write_buffer: NZUsize!(1 << 20),
                 value_write_buffer: NZUsize!(1 << 20),
-                block_codec_config: config.block_limits,
+                block_codec_config: block_limits.clone(),
                 max_repair: NZUsize!(20),
                 max_pending_acks: NZUsize!(16),
                 strategy: Sequential,
@@ -232,7 +236,7 @@ where
             mailbox_size: NZUsize!(1024),
             deque_size: 10,
             priority: false,
-            codec_config: config.block_limits,
+            codec_config: block_limits,
             peer_provider: peers.clone(),
             strategy: Sequential,
         },

@@ -205,6 +205,7 @@ async fn run_in(
                 max_txs: config.consensus.max_block_txs,
                 max_readings: config.consensus.max_block_readings,
                 max_bytes: config.consensus.max_block_bytes,
+                known: None,
             },
             block_compression: format.block_compression(),
         },

@@ -23,8 +23,13 @@ pub const MAX_BLOCK_TXS: usize = 50_000;
 /// Absolute upper bound on readings in a block (nodes configure a lower one).
 pub const MAX_BLOCK_READINGS: usize = 200_000;
 
+/// Readings a node already holds decoded (those in its pool), found by id. A block's reading
+/// whose id (the hash of its bytes) is found there is taken from it instead of being decoded
+/// again: the same bytes decode to the same reading.
+pub type KnownReadings = Arc<dyn Fn(&Hash) -> Option<Arc<Reading>> + Send + Sync>;
+
 /// What a node accepts in one block; every validator of a network must use the same limits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct BlockLimits {
     /// Most transactions.
     pub max_txs: usize,
@@ -32,7 +37,30 @@ pub struct BlockLimits {
     pub max_readings: usize,
     /// Most encoded bytes of the whole block.
     pub max_bytes: usize,
+    /// Where decoding looks for readings already decoded (not a limit: blocks decode to the
+    /// same with or without it).
+    pub known: Option<KnownReadings>,
 }
+
+impl std::fmt::Debug for BlockLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockLimits")
+            .field("max_txs", &self.max_txs)
+            .field("max_readings", &self.max_readings)
+            .field("max_bytes", &self.max_bytes)
+            .field("known", &self.known.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for BlockLimits {
+    fn eq(&self, other: &Self) -> bool {
+        (self.max_txs, self.max_readings, self.max_bytes)
+            == (other.max_txs, other.max_readings, other.max_bytes)
+    }
+}
+
+impl Eq for BlockLimits {}
 
 /// A block header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,20 +247,32 @@ impl Read for Block {
             if buf.remaining() < len {
                 return Err(CodecError::EndOfBuffer);
             }
-            // Decoded in place when the buffer holds the reading in one piece (it then copies
+            // Taken from the known readings when there (found by the hash of its bytes), else
+            // decoded, in place when the buffer holds the reading in one piece (it then copies
             // the bytes once, into the reading).
-            let decoded = if buf.chunk().len() >= len {
-                let r = Reading::decode(&buf.chunk()[..len]);
-                buf.advance(len);
-                r
+            let contiguous = buf.chunk().len() >= len;
+            let owned;
+            let bytes: &[u8] = if contiguous {
+                &buf.chunk()[..len]
             } else {
-                let mut bytes = vec![0u8; len];
-                buf.copy_to_slice(&mut bytes);
-                Reading::decode(&bytes)
+                let mut v = vec![0u8; len];
+                buf.copy_to_slice(&mut v);
+                owned = v;
+                &owned
             };
-            let reading = decoded
-                .map_err(|_| CodecError::Invalid("Block", "a reading is not well-formed"))?;
-            readings.push(Arc::new(reading));
+            let id = sha256(bytes);
+            let found = limits.known.as_ref().and_then(|k| k(&id));
+            let reading =
+                match found {
+                    Some(r) => r,
+                    None => Arc::new(Reading::decode_hashed(bytes, id).map_err(|_| {
+                        CodecError::Invalid("Block", "a reading is not well-formed")
+                    })?),
+                };
+            if contiguous {
+                buf.advance(len);
+            }
+            readings.push(reading);
         }
         if Self::readings_root_of(&readings) != header.readings_root {
             return Err(CodecError::Invalid(
@@ -282,6 +322,7 @@ mod tests {
             max_txs: 10,
             max_readings: 10,
             max_bytes: 1 << 20,
+            known: None,
         };
         let back = Block::decode_cfg(bytes.clone(), &limits).unwrap();
         assert_eq!(back, g);
@@ -290,5 +331,69 @@ mod tests {
         bad[60] ^= 1;
         let changed = Block::decode_cfg(bad, &limits).unwrap();
         assert_ne!(changed.hash(), g.hash());
+    }
+
+    #[test]
+    fn readings_found_among_the_known_ones_are_not_decoded_again_and_the_block_is_the_same() {
+        use crate::{
+            Algorithm, SecretKey,
+            reading::{
+                SenmlValue,
+                sign::{NewRecord, sign_reading},
+            },
+        };
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let key = SecretKey::generate(Algorithm::Ed25519);
+        let readings: Vec<Arc<Reading>> = (1..=4)
+            .map(|seq| {
+                let bytes = sign_reading(
+                    &key,
+                    &"d".parse().unwrap(),
+                    seq,
+                    &[NewRecord {
+                        name: "t".into(),
+                        time: 1.0,
+                        unit: None,
+                        value: SenmlValue::Number(seq as f64),
+                    }],
+                );
+                Arc::new(Reading::decode(&bytes).unwrap())
+            })
+            .collect();
+        let mut header = Block::genesis(1, sha256(b"state")).header;
+        header.height = 1;
+        header.readings_root = Block::readings_root_of(&readings);
+        let block = Block::new(header, Vec::new(), readings.clone());
+        let plain = BlockLimits {
+            max_txs: 10,
+            max_readings: 10,
+            max_bytes: 1 << 20,
+            known: None,
+        };
+        // Two of the four are known: those two are the very readings known, the others decoded.
+        let asked = Arc::new(AtomicUsize::new(0));
+        let pool: std::collections::HashMap<Hash, Arc<Reading>> =
+            readings[..2].iter().map(|r| (r.id(), r.clone())).collect();
+        let counter = asked.clone();
+        let known = BlockLimits {
+            known: Some(Arc::new(move |id| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                pool.get(id).cloned()
+            })),
+            ..plain.clone()
+        };
+        let with = Block::decode_cfg(block.encode(), &known).unwrap();
+        let without = Block::decode_cfg(block.encode(), &plain).unwrap();
+        assert_eq!(with, block);
+        assert_eq!(without, block);
+        assert_eq!(asked.load(Ordering::Relaxed), 4);
+        assert!(Arc::ptr_eq(&with.readings[0], &readings[0]));
+        assert!(Arc::ptr_eq(&with.readings[1], &readings[1]));
+        assert!(!Arc::ptr_eq(&with.readings[2], &readings[2]));
+        // A changed reading is not found, and is decoded (and refused) as before.
+        let mut bad = block.encode().to_vec();
+        let n = bad.len();
+        bad[n - 70] ^= 0xff;
+        assert!(Block::decode_cfg(bad, &known).is_err());
     }
 }

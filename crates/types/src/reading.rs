@@ -219,6 +219,11 @@ pub struct Reading {
 impl Reading {
     /// Decodes and checks reading bytes as a device sent them.
     pub fn decode(bytes: &[u8]) -> Result<Self, ReadingError> {
+        Self::decode_hashed(bytes, sha256(bytes))
+    }
+
+    /// [Reading::decode] of bytes whose hash, the reading's id, is already known.
+    pub(crate) fn decode_hashed(bytes: &[u8], id: Hash) -> Result<Self, ReadingError> {
         if bytes.len() > MAX_READING_BYTES {
             return Err(malformed(format!(
                 "message is {} bytes, the limit is {MAX_READING_BYTES}",
@@ -262,7 +267,7 @@ impl Reading {
         let records = senml(&payload)?;
         Ok(Self {
             bytes: bytes.to_vec(),
-            id: sha256(bytes),
+            id,
             device,
             algorithm,
             seq,

@@ -68,6 +68,7 @@ fn block_limits(l: &ChainLimits) -> BlockLimits {
         max_txs: l.max_block_txs,
         max_readings: l.max_block_readings,
         max_bytes: l.max_block_bytes,
+        known: None,
     }
 }
 

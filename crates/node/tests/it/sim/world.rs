@@ -820,6 +820,7 @@ async fn start_validator(
                             max_txs: 100,
                             max_readings: 100,
                             max_bytes: 1 << 20,
+                            known: None,
                         },
                         block_compression: Some(verity_node::data_format::BLOCK_COMPRESSION_LEVEL),
                     },
