@@ -311,6 +311,20 @@ fn altered(
     Block::new(header, txs, readings)
 }
 
+/// The operator's registration of the device, its first transaction.
+fn register_device(chain_id: &Hash) -> SignedTransaction {
+    Transaction {
+        signer: operator().public_key(),
+        nonce: Nonce(0),
+        body: TxBody::DeviceRegister {
+            device: device(),
+            key: device_key().public_key(),
+            meta: Default::default(),
+        },
+    }
+    .sign(&operator(), chain_id)
+}
+
 fn transfer(chain_id: &Hash, nonce: u64, to: u8, amount: u64) -> SignedTransaction {
     Transaction {
         signer: issuer().public_key(),
@@ -373,16 +387,7 @@ fn byzantine_blocks_get_no_vote_and_change_nothing() {
 
         // Height 1, honest: a device registration and a transfer. The verifier votes for it,
         // also after it went over the wire, and both finalize it.
-        let register = Transaction {
-            signer: operator().public_key(),
-            nonce: Nonce(0),
-            body: TxBody::DeviceRegister {
-                device: device(),
-                key: device_key().public_key(),
-                meta: Default::default(),
-            },
-        }
-        .sign(&operator(), &chain_id);
+        let register = register_device(&chain_id);
         byz.chain.submit(&register).await.unwrap();
         byz.chain
             .submit(&transfer(&chain_id, 0, 9, 100))
@@ -892,16 +897,7 @@ fn a_gossiped_reading_waits_for_the_one_its_device_sent_before_it() {
         let mut b = validator(&rt, "b", &signers[1], &genesis, PROPOSER_LIMITS).await;
         let chain_id = a.chain.chain_id;
         let g = a.chain.genesis_block.clone();
-        let register = Transaction {
-            signer: operator().public_key(),
-            nonce: Nonce(0),
-            body: TxBody::DeviceRegister {
-                device: device(),
-                key: device_key().public_key(),
-                meta: Default::default(),
-            },
-        }
-        .sign(&operator(), &chain_id);
+        let register = register_device(&chain_id);
         a.chain.submit(&register).await.unwrap();
         let b1 = propose(&rt, &mut a, 1, &g).await;
         for v in [&a, &b] {
