@@ -251,7 +251,8 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     metrics: ChainMetrics,
 }
 
-fn millis(t: std::time::SystemTime) -> u64 {
+/// Milliseconds since the Unix epoch of `t` (0 before it).
+pub(crate) fn millis(t: std::time::SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
@@ -716,16 +717,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             .filter(|(r, k, _, _)| !self.sigs.verified(&r.id(), k))
             .map(|(r, k, _, _)| (r.clone(), *k))
             .collect();
-        let verdicts = if todo.is_empty() {
-            Vec::new()
-        } else {
-            (self.verifier)(todo.clone()).await
-        };
-        for ((r, key), ok) in todo.iter().zip(verdicts) {
-            if ok {
-                self.sigs.insert(r.id(), *key);
-            }
-        }
+        self.verify_and_remember(todo).await;
         let mut pooled = 0;
         let mut pool = self.readings.lock().expect("readings lock");
         let was_empty = pool.is_empty();
@@ -766,6 +758,11 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 todo.push((r.clone(), d.key));
             }
         }
+        self.verify_and_remember(todo).await;
+    }
+
+    /// Verifies `todo` in one batch and remembers the readings that verified.
+    async fn verify_and_remember(&self, todo: Vec<(Arc<Reading>, PublicKey)>) {
         if todo.is_empty() {
             return;
         }

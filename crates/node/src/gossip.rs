@@ -221,11 +221,7 @@ where
                 debug!(?peer, "malformed readings gossip");
                 continue;
             };
-            let now_ms = ctx
-                .current()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64;
+            let now_ms = crate::chain::millis(ctx.current());
             gossiped.admit_gossiped(&batch, now_ms).await;
         }
     });
@@ -252,28 +248,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use verity_types::{
-        Algorithm, SecretKey,
-        reading::{
-            SenmlValue,
-            sign::{NewRecord, sign_reading},
-        },
-    };
+    use crate::readings::tests::reading_with;
+    use verity_types::{Algorithm, SecretKey, reading::SenmlValue};
 
     fn reading(seq: u64, text: usize) -> Arc<Reading> {
         let key = SecretKey::generate(Algorithm::Ed25519);
-        let bytes = sign_reading(
-            &key,
-            &"d".parse().unwrap(),
-            seq,
-            &[NewRecord {
-                name: "t".into(),
-                time: 1_700_000_000.0,
-                unit: None,
-                value: SenmlValue::String("x".repeat(text)),
-            }],
-        );
-        Arc::new(Reading::decode(&bytes).unwrap())
+        reading_with(&key, "d", seq, SenmlValue::String("x".repeat(text)))
     }
 
     #[test]

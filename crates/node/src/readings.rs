@@ -435,7 +435,7 @@ pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use verity_types::{
         Algorithm, SecretKey,
@@ -445,7 +445,13 @@ mod tests {
         },
     };
 
-    fn reading(key: &SecretKey, dev: &str, seq: u64) -> Arc<Reading> {
+    /// A reading of `dev` with one record of `value`, signed by `key`.
+    pub(crate) fn reading_with(
+        key: &SecretKey,
+        dev: &str,
+        seq: u64,
+        value: SenmlValue,
+    ) -> Arc<Reading> {
         let bytes = sign_reading(
             key,
             &dev.parse().unwrap(),
@@ -454,10 +460,14 @@ mod tests {
                 name: "t".into(),
                 time: 1_700_000_000.0,
                 unit: None,
-                value: SenmlValue::Number(seq as f64),
+                value,
             }],
         );
         Arc::new(Reading::decode(&bytes).unwrap())
+    }
+
+    fn reading(key: &SecretKey, dev: &str, seq: u64) -> Arc<Reading> {
+        reading_with(key, dev, seq, SenmlValue::Number(seq as f64))
     }
 
     #[test]
