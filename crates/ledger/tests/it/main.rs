@@ -10,4 +10,5 @@ mod harness;
 mod multisig;
 mod paper;
 mod props;
+mod store;
 mod tiers;
