@@ -1,7 +1,8 @@
 //! Query index micro-benchmarks: indexing a finalized block of 1,000 readings (10 each from 100
 //! devices), into a fresh index and into one that already holds 200,000 readings, with the
-//! by-id entries in their own store (data format 5) and in `index.redb` (format 4). The cost of
-//! the format 4 layout grows with the index; that growth is why format 5 exists.
+//! readings in their own store (data format 6: by id and by device) and all in `index.redb`
+//! (format 4). The cost of the format 4 layout grows with the index; that growth is why formats
+//! 5 and 6 exist.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use verity_benches::{TIME_MS, key, reading};
@@ -42,13 +43,13 @@ fn index(c: &mut Criterion) {
     let mut g = c.benchmark_group("index::index_block");
     g.throughput(Throughput::Elements(PER_BLOCK as u64));
     g.sample_size(10);
-    for (layout, apart) in [("format5", true), ("format4", false)] {
+    for (layout, apart) in [("format6", true), ("format4", false)] {
         for grown in [0, GROWN_BLOCKS] {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let mut index = Index::open(&dir.path().join("index.redb")).expect("index opens");
             if apart {
                 index = index
-                    .with_reading_ids(&dir.path().join("reading-ids"))
+                    .with_reading_store(&dir.path().join("readings"), |_, _| {})
                     .expect("store opens");
             }
             for h in 1..=grown {

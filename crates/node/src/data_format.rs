@@ -7,13 +7,16 @@
 //! | 2 | finalized blocks are stored zstd-compressed ([BLOCK_COMPRESSION_LEVEL]) |
 //! | 3 | as 2, and the index keeps transaction receipts and history entries in a compact binary encoding instead of JSON |
 //! | 4 | as 3, and the index keeps a transaction's place in the chain with its receipt and one list of transactions per block, instead of three entries per transaction and one per movement |
-//! | 5 | as 4, and the entries that find readings by id are kept in a log-structured store of their own ([crate::reading_ids]) instead of in `index.redb` |
+//! | 5 | as 4, and the entries that find readings by id are kept in a log-structured store of their own ([crate::reading_store], then in the folder `reading-ids`) instead of in `index.redb` |
+//! | 6 | as 5, and that store (now the folder `readings`) keeps the committed readings by device too, instead of `index.redb` |
 //!
-//! A new folder starts at [CURRENT]. A format 2, 3 or 4 folder becomes format 5 when a node
+//! A new folder starts at [CURRENT]. A format 2 to 5 folder becomes format 6 when a node
 //! opens it: its blocks are already compressed, the index reads the entries written before in
-//! their layout and writes the current one from then on, and a Verity that knows only the
-//! earlier formats then refuses the folder instead of misreading it. A format 1 folder stays format 1:
-//! its blocks stay uncompressed and its index keeps writing JSON.
+//! their layout and writes the current one from then on, the readings kept by device in
+//! `index.redb` are moved into the store ([crate::index::Index::with_reading_store]), and a
+//! Verity that knows only the earlier formats then refuses the folder instead of misreading
+//! it. A format 1 folder stays format 1: its blocks stay uncompressed and its index keeps
+//! writing JSON and every reading entry into `index.redb`.
 
 use std::{
     fs,
@@ -22,7 +25,7 @@ use std::{
 };
 
 /// The format a new data folder is created with.
-pub const CURRENT: u32 = 5;
+pub const CURRENT: u32 = 6;
 
 /// zstd level of the finalized-blocks archive from format 2 on. Level 3 halves the size of
 /// a block of readings (device ids, record names and units repeat) at a cost far below a
@@ -51,10 +54,10 @@ impl DataFormat {
         self.0 >= 3
     }
 
-    /// Whether readings are found by id in [crate::reading_ids] (format 5; formats 2 to 4
-    /// become 5 when opened).
-    pub fn reading_ids_apart(self) -> bool {
-        self.0 >= 5
+    /// Whether the index keeps readings in [crate::reading_store] (format 6; formats 2 to 5
+    /// become 6 when opened).
+    pub fn readings_apart(self) -> bool {
+        self.0 >= 6
     }
 }
 
@@ -116,7 +119,8 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
                 });
             }
             if (2..CURRENT).contains(&found) {
-                // Formats 4 and 5 differ from 2 and 3 only in what the index writes from now on.
+                // Formats 4 to 6 differ from 2 and 3 only in where the index keeps its entries,
+                // which it reads in every layout and moves or writes anew from now on.
                 write_marker(data_dir, DataFormat(CURRENT)).map_err(io_err)?;
                 return Ok(DataFormat(CURRENT));
             }
@@ -167,7 +171,7 @@ mod tests {
         assert_eq!(f, DataFormat(1));
         assert_eq!(f.block_compression(), None);
         assert!(!f.compact_index());
-        assert!(!f.reading_ids_apart());
+        assert!(!f.readings_apart());
         // The guess is recorded, so it cannot change later.
         let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert_eq!(text.trim(), "1");
@@ -175,18 +179,18 @@ mod tests {
     }
 
     #[test]
-    fn format_2_to_4_folders_become_format_5_and_keep_compressed_blocks() {
-        for old in ["2", "3", "4"] {
+    fn format_2_to_5_folders_become_format_6_and_keep_compressed_blocks() {
+        for old in ["2", "3", "4", "5"] {
             let dir = tempfile::tempdir().unwrap();
             fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
             fs::write(dir.path().join(FILE_NAME), format!("{old}\n")).unwrap();
             let f = open(dir.path()).unwrap();
-            assert_eq!(f, DataFormat(5), "from format {old}");
+            assert_eq!(f, DataFormat(6), "from format {old}");
             assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
             assert!(f.compact_index());
-            assert!(f.reading_ids_apart());
+            assert!(f.readings_apart());
             let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-            assert_eq!(text.trim(), "5");
+            assert_eq!(text.trim(), "6");
         }
     }
 

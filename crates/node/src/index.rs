@@ -7,12 +7,13 @@
 //! the transaction and history entries above the state's height are cut off, so a crash in
 //! between is repaired when the block is executed again. The reading and device tables are
 //! keyed by what they describe and written with the same values when a block is indexed again,
-//! so they need no cutting. From data format 5 the entries that find a reading by its id are
-//! kept apart, in [crate::reading_ids]; they are made durable before the commit of the
-//! block's other entries, so a stop in between leaves by-id entries that point at device
-//! entries not yet written (a committed reading is not found until its block is indexed
-//! again; a rejected one, kept whole, is found with its block's verdict, which finality has
-//! already fixed) and never a committed reading without its by-id entry.
+//! so they need no cutting. The entries that find readings are kept apart, in
+//! [crate::reading_store]: by id from data format 5, and the readings themselves, by device,
+//! from format 6. A block's entries there are written in one batch, made durable before the
+//! commit of its other entries, so a stop in between leaves its readings found (by id and
+//! among their device's) before its latest values, device events and transactions are; those
+//! follow when the block is indexed again. What is found is already final: the block is
+//! finalized, and so is each reading's verdict.
 //!
 //! A transaction costs three entries (data format 4): its receipt with its place in the chain,
 //! under its id, and one history entry per movement (two for a transfer); each block adds one
@@ -20,9 +21,11 @@
 //! must be cut off. Folders of earlier formats also hold per-transaction location and height
 //! entries (`txs`, per-transaction `height_txs`, `height_history`), which are still read and cut.
 
-use crate::reading_ids::ReadingIds;
+use crate::reading_store::ReadingStore;
 use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableTable, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, btree_map::Entry},
@@ -55,8 +58,11 @@ const HEIGHT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("heig
 const TX_RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tx_receipts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Reading id → its entry (see [write_readings]); from data format 5 these entries are kept in
-/// [ReadingIds] instead, and the ones written before are still read from here.
+/// [ReadingStore] instead, and the ones written before are still read from here.
 const READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("readings");
+/// Device ‖ time ‖ seq → a committed reading ([StoredReading]); from data format 6 these
+/// entries are kept in [ReadingStore], and the ones of older folders are moved there when the
+/// folder is opened ([Index::with_reading_store]).
 const DEVICE_READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_readings");
 const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
 const DEVICE_EVENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_events");
@@ -178,8 +184,9 @@ pub struct Index {
     /// Write receipts and history compactly in the layout of data format 4, or as JSON with
     /// per-transaction entries (format 1).
     compact: bool,
-    /// Where readings are found by id from data format 5; before it, in `index.redb`.
-    reading_ids: Option<ReadingIds>,
+    /// Where readings are kept from data format 6 (their by-id entries from format 5); before
+    /// it, in `index.redb`.
+    store: Option<ReadingStore>,
 }
 
 impl Index {
@@ -214,7 +221,7 @@ impl Index {
         Ok(Self {
             db,
             compact: true,
-            reading_ids: None,
+            store: None,
         })
     }
 
@@ -227,11 +234,37 @@ impl Index {
         self
     }
 
-    /// Makes this index keep the by-id entries of readings in the store opened in `dir`, as
-    /// data format 5 does ([crate::reading_ids]). The entries written before in `index.redb`
-    /// are still read.
-    pub fn with_reading_ids(mut self, dir: &Path) -> Result<Self, IndexError> {
-        self.reading_ids = Some(ReadingIds::open(dir)?);
+    /// Makes this index keep readings in the store opened in `dir`, as data format 6 does
+    /// ([crate::reading_store]). The by-id entries written before in `index.redb` are still
+    /// read there; its by-device entries are moved into the store first, in batches, with
+    /// `progress` told how many have been copied and how many there are. A stop during the move
+    /// loses nothing: the entries leave `index.redb` only once all are durable in the store, and
+    /// copying them again writes the same values.
+    pub fn with_reading_store(
+        mut self,
+        dir: &Path,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Self, IndexError> {
+        let store = ReadingStore::open(dir)?;
+        let r = self.db.begin_read().map_err(ie)?;
+        let old = r.open_table(DEVICE_READINGS).map_err(ie)?;
+        let total = old.len().map_err(ie)?;
+        if total > 0 {
+            let entries = old.iter().map_err(ie)?.map(|item| {
+                let (k, v) = item.map_err(ie)?;
+                Ok((k.value().to_vec(), v.value().to_vec()))
+            });
+            store.import_device_entries(entries, |done| progress(done, total))?;
+            drop(old);
+            drop(r);
+            let w = self.db.begin_write().map_err(ie)?;
+            w.delete_table(DEVICE_READINGS).map_err(ie)?;
+            w.open_table(DEVICE_READINGS).map_err(ie)?;
+            w.commit().map_err(ie)?;
+            // Give the pages the entries held back to the file system.
+            self.db.compact().map_err(ie)?;
+        }
+        self.store = Some(store);
         Ok(self)
     }
 
@@ -256,15 +289,20 @@ impl Index {
             b.cheque_events,
             b.cheques,
         )?;
-        let by_id = write_readings(&w, b.height, b.timestamp_ms, b.readings, b.txs, b.devices)?;
-        match &self.reading_ids {
-            // Durable before the commit that makes the block's device entries visible, so
-            // every pointer of a committed block leads somewhere.
-            Some(ids) => ids.write(by_id)?,
+        let (by_id, by_device) =
+            write_readings(&w, b.height, b.timestamp_ms, b.readings, b.txs, b.devices)?;
+        match &self.store {
+            // Durable before the commit of the block's other entries, so every by-id pointer
+            // of a committed block leads somewhere.
+            Some(store) => store.write(by_id, by_device)?,
             None => {
-                let mut t = w.open_table(READINGS).map_err(ie)?;
+                let mut ids = w.open_table(READINGS).map_err(ie)?;
                 for (id, v) in by_id {
-                    t.insert(id.0.as_slice(), v.as_slice()).map_err(ie)?;
+                    ids.insert(id.0.as_slice(), v.as_slice()).map_err(ie)?;
+                }
+                let mut devices = w.open_table(DEVICE_READINGS).map_err(ie)?;
+                for (k, v) in by_device {
+                    devices.insert(k.as_slice(), v.as_slice()).map_err(ie)?;
                 }
             }
         }
@@ -613,8 +651,8 @@ impl Index {
     /// A committed or block-rejected reading.
     pub fn reading(&self, id: &Hash) -> Result<Option<StoredReading>, IndexError> {
         let r = self.db.begin_read().map_err(ie)?;
-        let apart = match &self.reading_ids {
-            Some(ids) => ids.get(id)?,
+        let apart = match &self.store {
+            Some(store) => store.get(id)?,
             None => None,
         };
         let v = match apart {
@@ -630,9 +668,15 @@ impl Index {
         match v.first() {
             Some(1) => StoredReading::decode(&v[1..]).map(Some),
             Some(0) => {
-                let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
-                let stored = t.get(&v[1..]).map_err(ie)?;
-                stored.map(|s| StoredReading::decode(s.value())).transpose()
+                let key = &v[1..];
+                let stored = match &self.store {
+                    Some(store) => store.device_entry(key)?,
+                    None => {
+                        let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
+                        t.get(key).map_err(ie)?.map(|s| s.value().to_vec())
+                    }
+                };
+                stored.map(|s| StoredReading::decode(&s)).transpose()
             }
             _ => Err(IndexError::Db("corrupt reading pointer".into())),
         }
@@ -649,8 +693,6 @@ impl Index {
         limit: usize,
         descending: bool,
     ) -> Result<ReadingsPage, IndexError> {
-        let r = self.db.begin_read().map_err(ie)?;
-        let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
         let mut lo = device_reading_key(device, from_ms, 0);
         let mut hi = device_reading_key(device, to_ms, u64::MAX);
         if let Some(c) = cursor {
@@ -667,7 +709,6 @@ impl Index {
         let mut readings = Vec::new();
         let mut last_key = None;
         let mut more = false;
-        let range = t.range(lo.as_slice()..=hi.as_slice()).map_err(ie)?;
         let mut consume = |k: &[u8], v: &[u8]| -> Result<bool, IndexError> {
             if cursor_key.as_deref() == Some(k) {
                 return Ok(true);
@@ -680,18 +721,30 @@ impl Index {
             last_key = Some(k.to_vec());
             Ok(true)
         };
-        if descending {
-            for item in range.rev() {
-                let (k, v) = item.map_err(ie)?;
-                if !consume(k.value(), v.value())? {
+        if let Some(store) = &self.store {
+            for item in store.device_range(lo..=hi, descending) {
+                let (k, v) = item?;
+                if !consume(&k, &v)? {
                     break;
                 }
             }
         } else {
-            for item in range {
-                let (k, v) = item.map_err(ie)?;
-                if !consume(k.value(), v.value())? {
-                    break;
+            let r = self.db.begin_read().map_err(ie)?;
+            let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
+            let range = t.range(lo.as_slice()..=hi.as_slice()).map_err(ie)?;
+            if descending {
+                for item in range.rev() {
+                    let (k, v) = item.map_err(ie)?;
+                    if !consume(k.value(), v.value())? {
+                        break;
+                    }
+                }
+            } else {
+                for item in range {
+                    let (k, v) = item.map_err(ie)?;
+                    if !consume(k.value(), v.value())? {
+                        break;
+                    }
                 }
             }
         }
@@ -967,9 +1020,14 @@ fn write_block_json(
     Ok(())
 }
 
-/// Writes a finalized block's readings and device changes into `w`, and returns the entries
-/// that find its readings by id: for a committed reading `0` and its key among the device's
-/// readings, for a rejected one `1` and the reading whole (it is not among the device's).
+/// A block's entries that find its readings: by id (for a committed reading `0` and its key
+/// among the device's readings, for a rejected one `1` and the reading whole, since it is not
+/// among the device's) and by device (the committed ones).
+type ReadingEntries = (Vec<(Hash, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Writes a finalized block's latest values and device changes into `w`, and returns the
+/// entries that find its readings ([ReadingEntries]), for the caller to write where the
+/// folder's format keeps them.
 fn write_readings(
     w: &WriteTransaction,
     height: u64,
@@ -977,9 +1035,9 @@ fn write_readings(
     readings: &[IndexedReading<'_>],
     txs: &[SignedTransaction],
     devices: &[DeviceRecord],
-) -> Result<Vec<(Hash, Vec<u8>)>, IndexError> {
+) -> Result<ReadingEntries, IndexError> {
     let mut by_id = Vec::with_capacity(readings.len());
-    let mut by_device = w.open_table(DEVICE_READINGS).map_err(ie)?;
+    let mut by_device = Vec::with_capacity(readings.len());
     let mut latest = w.open_table(LATEST).map_err(ie)?;
     let mut newest: BTreeMap<Vec<u8>, (&Record, &Reading)> = BTreeMap::new();
     for ir in readings {
@@ -998,12 +1056,10 @@ fn write_readings(
             continue;
         }
         let key = device_reading_key(r.device(), reading_time_ms(r), r.seq());
-        by_device
-            .insert(key.as_slice(), stored.encode().as_slice())
-            .map_err(ie)?;
         let mut v = vec![0u8];
         v.extend_from_slice(&key);
         by_id.push((r.id(), v));
+        by_device.push((key, stored.encode()));
         for rec in r.records() {
             let mut k = device_prefix(r.device());
             k.extend_from_slice(rec.name.as_bytes());
@@ -1057,7 +1113,7 @@ fn write_readings(
         let v = serde_json::to_vec(&device_json(d)).map_err(ie)?;
         summaries.insert(d.id.as_str(), v.as_slice()).map_err(ie)?;
     }
-    Ok(by_id)
+    Ok((by_id, by_device))
 }
 
 #[cfg(test)]
@@ -1444,104 +1500,193 @@ mod tests {
             .map(|s| (s.height, s.index, s.rejected, s.bytes))
     }
 
+    fn with_store(index: Index, dir: &Path) -> Index {
+        index
+            .with_reading_store(&dir.join("readings"), |_, _| panic!("nothing to move"))
+            .unwrap()
+    }
+
+    fn redb_len(index: &Index, table: TableDefinition<&[u8], &[u8]>) -> u64 {
+        let r = index.db.begin_read().unwrap();
+        r.open_table(table).unwrap().len().unwrap()
+    }
+
+    fn device_page(index: &Index, r: &Reading, descending: bool) -> Vec<Vec<u8>> {
+        index
+            .device_readings(r.device(), 0, u64::MAX, None, 10, descending)
+            .unwrap()
+            .readings
+            .into_iter()
+            .map(|s| s.bytes)
+            .collect()
+    }
+
     #[test]
-    fn readings_are_found_by_id_in_the_store_apart_and_survive_reopening() {
+    fn readings_are_kept_in_the_store_apart_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (signed(1), signed(2));
         {
-            let index = Index::open(&dir.path().join("index.redb"))
-                .unwrap()
-                .with_reading_ids(&dir.path().join("ids"))
-                .unwrap();
+            let index = with_store(
+                Index::open(&dir.path().join("index.redb")).unwrap(),
+                dir.path(),
+            );
             index_two(&index, 3, &a, &b);
         }
-        let index = Index::open(&dir.path().join("index.redb"))
-            .unwrap()
-            .with_reading_ids(&dir.path().join("ids"))
-            .unwrap();
+        let index = with_store(
+            Index::open(&dir.path().join("index.redb")).unwrap(),
+            dir.path(),
+        );
         assert_eq!(found(&index, &a), Some((3, 0, None, a.bytes().to_vec())));
         assert_eq!(
             found(&index, &b),
             Some((3, 1, Some(RejectCode::Replay), b.bytes().to_vec()))
         );
         assert_eq!(found(&index, &signed(3)), None);
-        // Nothing was written to the by-id table of index.redb.
-        let r = index.db.begin_read().unwrap();
-        use redb::ReadableTableMetadata as _;
-        assert_eq!(r.open_table(READINGS).unwrap().len().unwrap(), 0);
-        // The committed one is among its device's readings.
-        let page = index
-            .device_readings(a.device(), 0, u64::MAX, None, 10, false)
-            .unwrap();
-        assert_eq!(page.readings.len(), 1);
-        assert_eq!(page.readings[0].bytes, a.bytes());
+        // Nothing was written to the reading tables of index.redb.
+        assert_eq!(redb_len(&index, READINGS), 0);
+        assert_eq!(redb_len(&index, DEVICE_READINGS), 0);
+        // The committed one is among its device's readings, the rejected one is not.
+        assert_eq!(device_page(&index, &a, false), vec![a.bytes().to_vec()]);
     }
 
     #[test]
-    fn readings_indexed_before_format_5_are_still_found_after_it() {
+    fn an_older_folder_s_device_entries_move_to_the_store_and_nothing_is_lost() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (signed(1), signed(2));
         let (c, d) = (signed(3), signed(4));
-        index_two(
-            &Index::open(&dir.path().join("index.redb")).unwrap(),
-            3,
-            &a,
-            &b,
-        );
+        let (e, f) = (signed(5), signed(6));
+        {
+            // Formats 2 to 5 kept the device entries (and before 5 the by-id ones) in index.redb.
+            let old = Index::open(&dir.path().join("index.redb")).unwrap();
+            index_two(&old, 3, &a, &b);
+            index_two(&old, 4, &c, &d);
+            assert_eq!(redb_len(&old, DEVICE_READINGS), 2);
+        }
+        // A stop during an earlier move left some entries copied already: copying them again
+        // changes nothing.
+        {
+            let store = ReadingStore::open(&dir.path().join("readings")).unwrap();
+            let key = device_reading_key(a.device(), reading_time_ms(&a), a.seq());
+            let mut stored = b"garbage".to_vec();
+            let old = Index::open(&dir.path().join("index.redb")).unwrap();
+            {
+                let r = old.db.begin_read().unwrap();
+                let t = r.open_table(DEVICE_READINGS).unwrap();
+                stored = t
+                    .get(key.as_slice())
+                    .unwrap()
+                    .map_or(stored, |v| v.value().to_vec());
+            }
+            store
+                .import_device_entries(std::iter::once(Ok((key, stored))), |_| {})
+                .unwrap();
+        }
+        let mut told = Vec::new();
         let index = Index::open(&dir.path().join("index.redb"))
             .unwrap()
-            .with_reading_ids(&dir.path().join("ids"))
+            .with_reading_store(&dir.path().join("readings"), |done, total| {
+                told.push((done, total))
+            })
             .unwrap();
-        index_two(&index, 4, &c, &d);
-        for (r, height, index_in_block) in [(&a, 3, 0), (&b, 3, 1), (&c, 4, 0), (&d, 4, 1)] {
+        assert_eq!(told.last(), Some(&(2, 2)), "progress: {told:?}");
+        assert_eq!(redb_len(&index, DEVICE_READINGS), 0);
+        index_two(&index, 5, &e, &f);
+        for (r, height, index_in_block) in [
+            (&a, 3, 0),
+            (&b, 3, 1),
+            (&c, 4, 0),
+            (&d, 4, 1),
+            (&e, 5, 0),
+            (&f, 5, 1),
+        ] {
             let (h, i, _, bytes) = found(&index, r).expect("found");
             assert_eq!(
                 (h, i, bytes.as_slice()),
                 (height, index_in_block, r.bytes())
             );
         }
+        let committed: Vec<Vec<u8>> = [&a, &c, &e].iter().map(|r| r.bytes().to_vec()).collect();
+        assert_eq!(device_page(&index, &a, false), committed);
+        let mut newest_first = committed.clone();
+        newest_first.reverse();
+        assert_eq!(device_page(&index, &a, true), newest_first);
+        // Paging through with the cursor finds each once.
+        let first = index
+            .device_readings(a.device(), 0, u64::MAX, None, 2, false)
+            .unwrap();
+        let rest = index
+            .device_readings(
+                a.device(),
+                0,
+                u64::MAX,
+                first.next_cursor.as_deref(),
+                2,
+                false,
+            )
+            .unwrap();
+        assert_eq!(first.readings.len(), 2);
+        assert_eq!(rest.readings.len(), 1);
+        assert_eq!(rest.readings[0].bytes, e.bytes());
+        assert_eq!(rest.next_cursor, None);
+        drop(index);
+        // Once moved, nothing is moved again.
+        let index = with_store(
+            Index::open(&dir.path().join("index.redb")).unwrap(),
+            dir.path(),
+        );
+        assert_eq!(device_page(&index, &a, false), committed);
     }
 
     #[test]
-    fn an_entry_whose_block_never_committed_to_the_index_finds_nothing() {
-        // A stop between the store's write and the index commit leaves by-id entries that point
-        // at device entries never written: the reading is not found until the block is
-        // indexed again, which writes the same entries.
+    fn a_block_whose_index_commit_never_happened_is_found_and_indexed_again() {
+        // A stop between the store's write and the commit of the block's other entries: its
+        // readings are found, its latest values are not, until the block is indexed again,
+        // which writes the same entries.
         let dir = tempfile::tempdir().unwrap();
-        let index = Index::open(&dir.path().join("index.redb"))
-            .unwrap()
-            .with_reading_ids(&dir.path().join("ids"))
-            .unwrap();
+        let index = with_store(
+            Index::open(&dir.path().join("index.redb")).unwrap(),
+            dir.path(),
+        );
         let (a, b) = (signed(1), signed(2));
-        let key = device_reading_key(a.device(), reading_time_ms(&a), a.seq());
-        let mut pointer = vec![0u8];
-        pointer.extend_from_slice(&key);
-        index
-            .reading_ids
-            .as_ref()
-            .unwrap()
-            .write(vec![(a.id(), pointer)])
-            .unwrap();
-        assert_eq!(found(&index, &a), None);
+        let readings = [IndexedReading {
+            reading: &a,
+            index: 0,
+            rejected: None,
+        }];
+        {
+            let w = index.db.begin_write().unwrap();
+            let (by_id, by_device) = write_readings(&w, 5, 0, &readings, &[], &[]).unwrap();
+            index
+                .store
+                .as_ref()
+                .unwrap()
+                .write(by_id, by_device)
+                .unwrap();
+            // `w` is dropped without a commit.
+        }
+        assert_eq!(found(&index, &a), Some((5, 0, None, a.bytes().to_vec())));
+        assert!(index.latest(a.device()).unwrap().is_empty());
         index_two(&index, 5, &a, &b);
         index_two(&index, 5, &a, &b);
         assert_eq!(found(&index, &a), Some((5, 0, None, a.bytes().to_vec())));
+        assert_eq!(device_page(&index, &a, false), vec![a.bytes().to_vec()]);
+        assert_eq!(index.latest(a.device()).unwrap().len(), 1);
     }
 
     #[test]
     fn a_damaged_by_id_entry_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let index = Index::open(&dir.path().join("index.redb"))
-            .unwrap()
-            .with_reading_ids(&dir.path().join("ids"))
-            .unwrap();
+        let index = with_store(
+            Index::open(&dir.path().join("index.redb")).unwrap(),
+            dir.path(),
+        );
         let a = signed(1);
         for bad in [vec![], vec![7u8, 1, 2], vec![1u8, 0, 0]] {
             index
-                .reading_ids
+                .store
                 .as_ref()
                 .unwrap()
-                .write(vec![(a.id(), bad.clone())])
+                .write(vec![(a.id(), bad.clone())], vec![])
                 .unwrap();
             assert!(
                 matches!(index.reading(&a.id()), Err(IndexError::Db(_))),

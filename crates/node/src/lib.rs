@@ -13,7 +13,7 @@ pub mod ingest;
 pub mod mqtt;
 pub mod pacing;
 pub mod pool;
-pub mod reading_ids;
+pub mod reading_store;
 pub mod readings;
 pub mod recent;
 pub mod runner;

@@ -86,8 +86,22 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     if !format.compact_index() {
         index = index.writing_json_entries();
     }
-    if format.reading_ids_apart() {
-        index = index.with_reading_ids(&config.node.data_dir.join(crate::reading_ids::DIR))?;
+    if format.readings_apart() {
+        let dir = crate::reading_store::folder(&config.node.data_dir)?;
+        let mut shown = 0;
+        index = index.with_reading_store(&dir, |done, total| {
+            // Every tenth of the way, and when done.
+            let tenths = done * 10 / total.max(1);
+            if tenths > shown || done == total {
+                shown = tenths;
+                tracing::info!(
+                    done,
+                    total,
+                    "moving readings kept by device from index.redb into {}",
+                    dir.display()
+                );
+            }
+        })?;
     }
     let storage = config.node.data_dir.join(crate::data_format::STORAGE_DIR);
     let runtime = cw::Config::new()

@@ -764,9 +764,9 @@ async fn start_validator(
         broadcast: regs.next().unwrap(),
         backfill: regs.next().unwrap(),
     };
-    // As a data format 5 node keeps it: readings found by id in a store of their own.
+    // As a data format 6 node keeps it: readings in a store of their own.
     let index = Index::open(index_path)
-        .and_then(|i| i.with_reading_ids(&index_path.with_extension("ids")))
+        .and_then(|i| i.with_reading_store(&index_path.with_extension("readings"), |_, _| {}))
         .map_err(|e| e.to_string())?;
     let (ready_tx, ready_rx) = futures::channel::oneshot::channel();
     let manager = oracle.manager();
