@@ -9,23 +9,38 @@
 //! | 4 | as 3, and the index keeps a transaction's place in the chain with its receipt and one list of transactions per block, instead of three entries per transaction and one per movement |
 //! | 5 | as 4, and the entries that find readings by id are kept in a log-structured store of their own ([crate::reading_store], then in the folder `reading-ids`) instead of in `index.redb` |
 //! | 6 | as 5, and that store (now the folder `readings`) keeps the committed readings by device too, instead of `index.redb` |
+//! | 7 | as 6, and the consensus cache of blocks not yet finalized is kept in files of [MARSHAL_VIEWS_PER_SECTION] views instead of 4,096 |
 //!
-//! A new folder starts at [CURRENT]. A format 2 to 5 folder becomes format 6 when a node
-//! opens it: its blocks are already compressed, the index reads the entries written before in
-//! their layout and writes the current one from then on, the readings kept by device in
-//! `index.redb` are moved into the store ([crate::index::Index::with_reading_store]), and a
+//! A new folder starts at [CURRENT]. A format 2 to 5 folder becomes format [UPGRADED] when a
+//! node opens it: its blocks are already compressed, the index reads the entries written
+//! before in their layout and writes the current one from then on, the readings kept by device
+//! in `index.redb` are moved into the store ([crate::index::Index::with_reading_store]), and a
 //! Verity that knows only the earlier formats then refuses the folder instead of misreading
-//! it. A format 1 folder stays format 1: its blocks stay uncompressed and its index keeps
-//! writing JSON and every reading entry into `index.redb`.
+//! it. It does not become format 7: the size of the cache's files is fixed when they are
+//! first written. For the same reason a format 1 folder stays format 1: its blocks stay
+//! uncompressed and its index keeps writing JSON and every reading entry into `index.redb`.
 
 use std::{
     fs,
     io::{self, Write},
+    num::NonZeroU64,
     path::{Path, PathBuf},
 };
 
 /// The format a new data folder is created with.
-pub const CURRENT: u32 = 6;
+pub const CURRENT: u32 = 7;
+
+/// The format a folder of format 2 to 5 becomes when a node opens it.
+pub const UPGRADED: u32 = 6;
+
+/// Views per file of the consensus cache of blocks not yet finalized from format 7
+/// ([crate::engine::MARSHAL_VIEW_RETENTION] views are kept, and a file goes once all its
+/// views are older): at most 512 views of blocks on disk, where 4,096 views per file kept up to
+/// 4,352.
+pub const MARSHAL_VIEWS_PER_SECTION: u64 = 256;
+
+/// Views per file of that cache before format 7.
+pub const FORMAT_6_MARSHAL_VIEWS_PER_SECTION: u64 = 4096;
 
 /// zstd level of the finalized-blocks archive from format 2 on. Level 3 halves the size of
 /// a block of readings (device ids, record names and units repeat) at a cost far below a
@@ -54,10 +69,20 @@ impl DataFormat {
         self.0 >= 3
     }
 
-    /// Whether the index keeps readings in [crate::reading_store] (format 6; formats 2 to 5
-    /// become 6 when opened).
+    /// Whether the index keeps readings in [crate::reading_store] (from format 6; formats 2
+    /// to 5 become 6 when opened).
     pub fn readings_apart(self) -> bool {
         self.0 >= 6
+    }
+
+    /// Views per file of the consensus cache of blocks not yet finalized.
+    pub fn marshal_views_per_section(self) -> NonZeroU64 {
+        let views = if self.0 >= 7 {
+            MARSHAL_VIEWS_PER_SECTION
+        } else {
+            FORMAT_6_MARSHAL_VIEWS_PER_SECTION
+        };
+        NonZeroU64::new(views).expect("not zero")
     }
 }
 
@@ -118,11 +143,11 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
                     found,
                 });
             }
-            if (2..CURRENT).contains(&found) {
+            if (2..UPGRADED).contains(&found) {
                 // Formats 4 to 6 differ from 2 and 3 only in where the index keeps its entries,
                 // which it reads in every layout and moves or writes anew from now on.
-                write_marker(data_dir, DataFormat(CURRENT)).map_err(io_err)?;
-                return Ok(DataFormat(CURRENT));
+                write_marker(data_dir, DataFormat(UPGRADED)).map_err(io_err)?;
+                return Ok(DataFormat(UPGRADED));
             }
             Ok(DataFormat(found))
         }
@@ -158,6 +183,11 @@ mod tests {
         let f = open(dir.path()).unwrap();
         assert_eq!(f, DataFormat(CURRENT));
         assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
+        assert!(f.readings_apart());
+        assert_eq!(
+            f.marshal_views_per_section().get(),
+            MARSHAL_VIEWS_PER_SECTION
+        );
         // Storage written since does not make it look older.
         fs::create_dir_all(dir.path().join("storage/blocks")).unwrap();
         assert_eq!(open(dir.path()).unwrap(), DataFormat(CURRENT));
@@ -179,8 +209,8 @@ mod tests {
     }
 
     #[test]
-    fn format_2_to_5_folders_become_format_6_and_keep_compressed_blocks() {
-        for old in ["2", "3", "4", "5"] {
+    fn format_2_to_6_folders_become_format_6_and_keep_their_blocks_and_cache_files() {
+        for old in ["2", "3", "4", "5", "6"] {
             let dir = tempfile::tempdir().unwrap();
             fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
             fs::write(dir.path().join(FILE_NAME), format!("{old}\n")).unwrap();
@@ -189,6 +219,10 @@ mod tests {
             assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
             assert!(f.compact_index());
             assert!(f.readings_apart());
+            assert_eq!(
+                f.marshal_views_per_section().get(),
+                FORMAT_6_MARSHAL_VIEWS_PER_SECTION
+            );
             let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
             assert_eq!(text.trim(), "6");
         }

@@ -26,10 +26,16 @@ use commonware_runtime::{
 use commonware_storage::archive::immutable;
 use commonware_utils::{NZDuration, NZU64, NZUsize, acknowledgement::Exact, ordered::Set};
 use rand_core10::CryptoRng;
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroU64, sync::Arc, time::Duration};
 use verity_types::{Block, Hash, block::BlockLimits};
 
 pub use verity_types::proof::NAMESPACE;
+
+/// Views for which the marshal keeps the blocks it verified or saw notarized (uncompressed, in
+/// its cache) behind the last finalization it processed: what a peer still deciding those
+/// views may ask for. The consensus journal keeps votes for as many views, and a peer further
+/// behind fetches finalized blocks by height from the blocks archive, which keeps them all.
+pub const MARSHAL_VIEW_RETENTION: u64 = 256;
 
 /// Timing and size settings of consensus.
 #[derive(Clone, Debug)]
@@ -47,6 +53,11 @@ pub struct EngineConfig {
     /// zstd level of the finalized-blocks archive, or `None` to store blocks as they are.
     /// Fixed for the life of a data folder ([crate::data_format]).
     pub block_compression: Option<u8>,
+    /// Views per file of the marshal's cache of blocks not yet finalized; files are deleted
+    /// whole once all their views are past [MARSHAL_VIEW_RETENTION]. Fixed for the life of a
+    /// data folder (the cache refuses files written with another size):
+    /// [crate::data_format::DataFormat::marshal_views_per_section].
+    pub marshal_views_per_section: NonZeroU64,
 }
 
 /// The p2p channels a validator uses.
@@ -200,8 +211,8 @@ where
                 start: Start::Genesis(genesis),
                 partition_prefix: format!("{prefix}-marshal"),
                 mailbox_size: NZUsize!(1024),
-                view_retention: ViewDelta::new(2560),
-                prunable_items_per_section: NZU64!(4096),
+                view_retention: ViewDelta::new(MARSHAL_VIEW_RETENTION),
+                prunable_items_per_section: config.marshal_views_per_section,
                 page_cache: page_cache.clone(),
                 replay_buffer: NZUsize!(1 << 20),
                 key_write_buffer: NZUsize!(1 << 20),

@@ -222,6 +222,7 @@ async fn run_in(
                 known: None,
             },
             block_compression: format.block_compression(),
+            marshal_views_per_section: format.marshal_views_per_section(),
         },
         chain.clone(),
         signer,

@@ -764,7 +764,7 @@ async fn start_validator(
         broadcast: regs.next().unwrap(),
         backfill: regs.next().unwrap(),
     };
-    // As a data format 6 node keeps it: readings in a store of their own.
+    // As a data format 7 node keeps it: readings in a store of their own.
     let index = Index::open(index_path)
         .and_then(|i| i.with_reading_store(&index_path.with_extension("readings"), |_, _| {}))
         .map_err(|e| e.to_string())?;
@@ -823,6 +823,10 @@ async fn start_validator(
                             known: None,
                         },
                         block_compression: Some(verity_node::data_format::BLOCK_COMPRESSION_LEVEL),
+                        marshal_views_per_section: verity_node::data_format::DataFormat(
+                            verity_node::data_format::CURRENT,
+                        )
+                        .marshal_views_per_section(),
                     },
                     chain.clone(),
                     signer,
