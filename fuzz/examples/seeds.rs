@@ -1,6 +1,6 @@
 //! Writes the seed corpora of the fuzz targets, `fuzz/corpus/<target>/seed-*` (or under the
 //! directory given as the only argument): the reading test vectors, and readings, signed
-//! transactions of every body kind, gossip batches, blocks, genesis documents and complete,
+//! transactions of every body kind, gossip batches of transactions and of readings, blocks, genesis documents and complete,
 //! valid inclusion proofs built with verity-types' public API for the fixture network
 //! (`verity_fuzz::fixture`). Every seed is deterministic, and the valid ones are checked to
 //! decode (or verify) before they are written, so a seed that stopped being valid fails here
@@ -29,6 +29,7 @@ use verity_types::{
     AccountId, Algorithm, Amount, AssetCode, Block, DeviceId, DeviceMeta, DeviceStatus, Genesis,
     Hash, Header, Memo, Nonce, Reading, SignedTransaction, Transaction, TxBody,
     genesis::{GenesisAccount, GenesisTier, TierLimits},
+    gossip::{decode_readings, encode_readings},
     hash::sha256,
     merkle,
     proof::{
@@ -75,6 +76,21 @@ fn main() {
         Vec::<SignedTransaction>::read_cfg(&mut bytes.clone(), &fixture::gossip_cfg())
             .expect("a seed gossip batch decodes");
         out.write("gossip", name, &bytes);
+    }
+
+    let framed: Vec<(u64, &[u8])> = readings
+        .iter()
+        .enumerate()
+        .map(|(i, (_, b))| (i as u64, b.as_slice()))
+        .collect();
+    for (name, batch) in [
+        ("empty", &framed[..0]),
+        ("one", &framed[..1]),
+        ("all", &framed[..]),
+    ] {
+        let bytes = encode_readings(batch.iter().copied());
+        decode_readings(&bytes).expect("a seed reading gossip batch decodes");
+        out.write("reading_gossip", name, &bytes);
     }
 
     let decoded: Vec<Reading> = readings

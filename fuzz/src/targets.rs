@@ -9,6 +9,7 @@
 //! | [tx] | clients (HTTP `POST /v1/txs`), proofs | `SignedTransaction::decode_submitted` |
 //! | [block] | peers (broadcast, marshal backfill) | `Block::decode_cfg` with `BlockLimits` |
 //! | [gossip] | peers (transaction gossip channel) | `Vec<SignedTransaction>::read_cfg` |
+//! | [reading_gossip] | peers (reading gossip channel) | `gossip::decode_readings` |
 //! | [genesis] | the genesis file a node reads | `Genesis::from_json` |
 //! | [reading_proof] | anyone (`verity verify`) | JSON, then `ReadingProof::verify` |
 //! | [tx_proof] | anyone (`verity verify`) | JSON, then `TxProof::verify` |
@@ -19,6 +20,7 @@ use verity_types::{
     Block, Genesis, Reading, SignedTransaction,
     block::MAX_BLOCK_READINGS,
     device::SEQ_LIMIT,
+    gossip::{GOSSIP_BATCH_READINGS, decode_readings, encode_readings},
     hash::{parse_hash, sha256},
     proof::{self, ReadingProof, TxProof},
     reading::{MAX_READING_BYTES, MAX_RECORDS, SenmlValue},
@@ -125,6 +127,23 @@ pub fn gossip(data: &[u8]) {
     for tx in &txs {
         assert_eq!(tx.id(), sha256(&tx.to_bytes()));
     }
+}
+
+/// A reading gossip message as a peer sends it, decoded the way the node's gossip receiver does
+/// (each reading's bytes are then checked as a submitted reading's, which [reading] covers). If
+/// it decodes: at most [GOSSIP_BATCH_READINGS] readings of at most [MAX_READING_BYTES] each,
+/// which encode back to exactly the message.
+pub fn reading_gossip(data: &[u8]) {
+    let Some(batch) = decode_readings(data) else {
+        return;
+    };
+    assert!(batch.len() <= GOSSIP_BATCH_READINGS);
+    assert!(batch.iter().all(|(_, r)| r.len() <= MAX_READING_BYTES));
+    assert_eq!(
+        encode_readings(batch.iter().copied()),
+        data,
+        "a decoded batch encodes back to the message, with nothing after it"
+    );
 }
 
 /// A genesis document as a node reads it from disk. If it parses and validates: its canonical

@@ -12,7 +12,6 @@
 //! idle, and leaders waiting to propose an empty block should propose now ([crate::pacing]).
 
 use crate::chain::Chain;
-use bytes::{Buf as _, BufMut as _};
 use commonware_codec::{Encode as _, RangeCfg, Read as _};
 use commonware_cryptography::ed25519;
 use commonware_p2p::{Receiver, Recipients, Sender};
@@ -30,7 +29,7 @@ use std::{
     time::Duration,
 };
 use tracing::debug;
-use verity_types::{Reading, SignedTransaction, reading::MAX_READING_BYTES};
+use verity_types::{Reading, SignedTransaction};
 
 /// Most transactions in one gossip message.
 pub const GOSSIP_BATCH_TXS: usize = 512;
@@ -38,8 +37,7 @@ pub const GOSSIP_BATCH_TXS: usize = 512;
 pub const GOSSIP_FLUSH: Duration = Duration::from_millis(5);
 /// Most transactions queued for gossip before new ones are not forwarded.
 pub const GOSSIP_QUEUE: usize = 16_384;
-/// Most readings in one gossip message.
-pub const GOSSIP_BATCH_READINGS: usize = 512;
+pub use verity_types::gossip::{GOSSIP_BATCH_READINGS, decode_readings, encode_readings};
 /// Most bytes of readings in one gossip message: below the 64 KiB by which
 /// `p2p.max_message_bytes` must exceed the largest block, so a batch always fits a message.
 pub const GOSSIP_BATCH_BYTES: usize = 60 * 1024;
@@ -81,46 +79,6 @@ impl ReadingOutbox {
     pub fn take(&self) -> Vec<(Arc<Reading>, u64)> {
         std::mem::take(&mut *self.queue.lock().expect("outbox lock"))
     }
-}
-
-/// Encodes a batch of gossiped readings: for each, the seq its device sent before it (u64), the
-/// reading's length (u16) and its bytes.
-pub fn encode_readings(batch: &[(Arc<Reading>, u64)]) -> Vec<u8> {
-    let size: usize = batch.iter().map(|(r, _)| 10 + r.bytes().len()).sum();
-    let mut out = Vec::with_capacity(4 + size);
-    out.put_u32(batch.len() as u32);
-    for (r, after) in batch {
-        out.put_u64(*after);
-        out.put_u16(r.bytes().len() as u16);
-        out.put_slice(r.bytes());
-    }
-    out
-}
-
-/// Decodes a batch of gossiped readings into (seq sent before, bytes); `None` if the message is
-/// malformed or holds more than [GOSSIP_BATCH_READINGS].
-pub fn decode_readings(mut msg: &[u8]) -> Option<Vec<(u64, &[u8])>> {
-    if msg.remaining() < 4 {
-        return None;
-    }
-    let n = msg.get_u32() as usize;
-    if n > GOSSIP_BATCH_READINGS {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        if msg.remaining() < 10 {
-            return None;
-        }
-        let after = msg.get_u64();
-        let len = msg.get_u16() as usize;
-        if len > MAX_READING_BYTES || msg.remaining() < len {
-            return None;
-        }
-        out.push((after, &msg[..len]));
-        msg.advance(len);
-    }
-    msg.is_empty().then_some(out)
 }
 
 /// Queues transactions for gossip.
@@ -209,7 +167,11 @@ where
                     .count()
                     .max(1);
                 let (batch, tail) = rest.split_at(n);
-                readings_out.send(Recipients::All, encode_readings(batch), false);
+                readings_out.send(
+                    Recipients::All,
+                    encode_readings(batch.iter().map(|(r, after)| (*after, r.bytes()))),
+                    false,
+                );
                 rest = tail;
             }
         }
@@ -254,34 +216,6 @@ mod tests {
     fn reading(seq: u64, text: usize) -> Arc<Reading> {
         let key = SecretKey::generate(Algorithm::Ed25519);
         reading_with(&key, "d", seq, SenmlValue::String("x".repeat(text)))
-    }
-
-    #[test]
-    fn a_batch_of_readings_decodes_to_what_was_sent_and_nothing_malformed_decodes() {
-        let batch = vec![(reading(1, 0), 0), (reading(2, 300), 1)];
-        let msg = encode_readings(&batch);
-        let got = decode_readings(&msg).expect("decodes");
-        assert_eq!(got.len(), 2);
-        for ((r, after), (a, bytes)) in batch.iter().zip(&got) {
-            assert_eq!((*after, r.bytes()), (*a, *bytes));
-        }
-        // Cut anywhere, or with a byte too many, it is refused.
-        for cut in 0..msg.len() {
-            assert!(decode_readings(&msg[..cut]).is_none(), "cut at {cut}");
-        }
-        let mut longer = msg.clone();
-        longer.push(0);
-        assert!(decode_readings(&longer).is_none());
-        // More readings than a batch holds, by its count alone.
-        let mut many = (GOSSIP_BATCH_READINGS as u32 + 1).to_be_bytes().to_vec();
-        many.extend_from_slice(&msg[4..]);
-        assert!(decode_readings(&many).is_none());
-        // A reading longer than a reading may be.
-        let mut huge = 1u32.to_be_bytes().to_vec();
-        huge.extend_from_slice(&0u64.to_be_bytes());
-        huge.extend_from_slice(&u16::MAX.to_be_bytes());
-        huge.extend(std::iter::repeat_n(0u8, u16::MAX as usize));
-        assert!(decode_readings(&huge).is_none());
     }
 
     #[test]

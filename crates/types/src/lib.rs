@@ -5,6 +5,7 @@
 pub mod block;
 pub mod device;
 pub mod genesis;
+pub mod gossip;
 pub mod hash;
 pub mod ids;
 pub mod keys;

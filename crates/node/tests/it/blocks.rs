@@ -922,7 +922,10 @@ fn a_gossiped_reading_waits_for_the_one_its_device_sent_before_it() {
         // Seqs 2 and 3 reach b first: b checks them (signatures included) and pools them, but
         // its block does not carry them, or seq 1 would become a replay.
         let now = 1_700_000_060_000;
-        let msg = verity_node::gossip::encode_readings(&queued[1..]);
+        let encode = |q: &[(Arc<Reading>, u64)]| {
+            verity_node::gossip::encode_readings(q.iter().map(|(r, after)| (*after, r.bytes())))
+        };
+        let msg = encode(&queued[1..]);
         let batch = verity_node::gossip::decode_readings(&msg).unwrap();
         assert_eq!(b.chain.admit_gossiped(&batch, now).await, 2);
         let held = propose(&rt, &mut b, 2, &b1).await;
@@ -936,7 +939,7 @@ fn a_gossiped_reading_waits_for_the_one_its_device_sent_before_it() {
 
         // Seq 1 arrives: b proposes all three in order, a votes for the block, and once it is
         // final the device's readings are committed and gone from both pools.
-        let msg = verity_node::gossip::encode_readings(&queued[..1]);
+        let msg = encode(&queued[..1]);
         let batch = verity_node::gossip::decode_readings(&msg).unwrap();
         assert_eq!(b.chain.admit_gossiped(&batch, now).await, 1);
         let b2 = propose(&rt, &mut b, 2, &b1).await;
