@@ -21,7 +21,7 @@
 //! must be cut off. Folders of earlier formats also hold per-transaction location and height
 //! entries (`txs`, per-transaction `height_txs`, `height_history`), which are still read and cut.
 
-use crate::reading_store::ReadingStore;
+use crate::reading_store::{self, ReadingStore};
 use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
 use redb::{
     Database, ReadableTable, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
@@ -721,31 +721,31 @@ impl Index {
             last_key = Some(k.to_vec());
             Ok(true)
         };
-        if let Some(store) = &self.store {
-            for item in store.device_range(lo..=hi, descending) {
-                let (k, v) = item?;
-                if !consume(&k, &v)? {
-                    break;
-                }
-            }
-        } else {
-            let r = self.db.begin_read().map_err(ie)?;
-            let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
-            let range = t.range(lo.as_slice()..=hi.as_slice()).map_err(ie)?;
-            if descending {
-                for item in range.rev() {
-                    let (k, v) = item.map_err(ie)?;
-                    if !consume(k.value(), v.value())? {
-                        break;
+        // Format 1 folders keep the device entries in index.redb, later ones in the store.
+        let r = self.db.begin_read().map_err(ie)?;
+        let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
+        let entries: Box<dyn Iterator<Item = Result<reading_store::Entry, IndexError>> + '_> =
+            match &self.store {
+                Some(store) => store.device_range(lo.clone()..=hi.clone(), descending),
+                None => {
+                    let range = t
+                        .range(lo.as_slice()..=hi.as_slice())
+                        .map_err(ie)?
+                        .map(|item| {
+                            let (k, v) = item.map_err(ie)?;
+                            Ok((k.value().to_vec(), v.value().to_vec()))
+                        });
+                    if descending {
+                        Box::new(range.rev())
+                    } else {
+                        Box::new(range)
                     }
                 }
-            } else {
-                for item in range {
-                    let (k, v) = item.map_err(ie)?;
-                    if !consume(k.value(), v.value())? {
-                        break;
-                    }
-                }
+            };
+        for item in entries {
+            let (k, v) = item?;
+            if !consume(&k, &v)? {
+                break;
             }
         }
         let next_cursor = match (more, last_key) {
@@ -1561,22 +1561,23 @@ mod tests {
             index_two(&old, 3, &a, &b);
             index_two(&old, 4, &c, &d);
             assert_eq!(redb_len(&old, DEVICE_READINGS), 2);
+            // Found by device in index.redb, in both orders.
+            let both = vec![a.bytes().to_vec(), c.bytes().to_vec()];
+            assert_eq!(device_page(&old, &a, false), both);
+            assert_eq!(
+                device_page(&old, &a, true),
+                both.into_iter().rev().collect::<Vec<_>>()
+            );
         }
         // A stop during an earlier move left some entries copied already: copying them again
         // changes nothing.
         {
             let store = ReadingStore::open(&dir.path().join("readings")).unwrap();
             let key = device_reading_key(a.device(), reading_time_ms(&a), a.seq());
-            let mut stored = b"garbage".to_vec();
             let old = Index::open(&dir.path().join("index.redb")).unwrap();
-            {
-                let r = old.db.begin_read().unwrap();
-                let t = r.open_table(DEVICE_READINGS).unwrap();
-                stored = t
-                    .get(key.as_slice())
-                    .unwrap()
-                    .map_or(stored, |v| v.value().to_vec());
-            }
+            let r = old.db.begin_read().unwrap();
+            let t = r.open_table(DEVICE_READINGS).unwrap();
+            let stored = t.get(key.as_slice()).unwrap().unwrap().value().to_vec();
             store
                 .import_device_entries(std::iter::once(Ok((key, stored))), |_| {})
                 .unwrap();
