@@ -354,8 +354,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// The embedded MQTT broker's log target. Its events are logged (from warnings up, as
+/// [DEFAULT_LOG_FILTER] says), its spans never: it opens an error-level span for every message
+/// it routes, with the topic formatted into it, which cost the node about a tenth of its time
+/// under load (BENCHMARKS.md, "Profile of Ed25519 ingest over MQTT").
+const BROKER_LOG_TARGET: &str = "rumqttd";
+
 /// Node logs: our own at info, the consensus library's chatter only from warnings up.
 const DEFAULT_LOG_FILTER: &str = "info,commonware_consensus=warn,commonware_storage=warn,commonware_p2p=warn,commonware_broadcast=warn,commonware_resolver=warn,commonware_runtime=warn,rumqttd=warn";
+
+/// The node's log subscriber: `filter` decides what is logged, except the broker's spans,
+/// which never are.
+fn node_logs<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .finish()
+        .with(tracing_subscriber::filter::filter_fn(|m| {
+            let broker = m.target() == BROKER_LOG_TARGET
+                || m.target()
+                    .strip_prefix(BROKER_LOG_TARGET)
+                    .is_some_and(|rest| rest.starts_with("::"));
+            !(broker && m.is_span())
+        }))
+}
 
 fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
@@ -446,13 +476,13 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Node(NodeCmd::Run { config }) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
-                )
-                .with_ansi(false)
-                .init();
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            node_logs(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+                std::io::stdout,
+            )
+            .init();
             let cfg = verity_node::config::NodeConfig::load(&config)?;
             verity_node::runner::run(cfg)
         }
@@ -588,5 +618,51 @@ impl From<PortArgs> for testnet::Ports {
             api: p.api_port,
             mqtt: p.mqtt_port,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What the node logs, captured.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn node_logs_keep_the_brokers_warnings_and_drop_its_spans() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let logs = node_logs(DEFAULT_LOG_FILTER.into(), move || writer.clone());
+        tracing::subscriber::with_default(logs, || {
+            // The broker opens a span like this for every message it routes.
+            let routed = tracing::error_span!(target: "rumqttd::router::routing", "publish", topic = ?"verity/v1/readings/d1");
+            assert!(routed.is_disabled(), "the broker's spans are not built");
+            let _in = routed.enter();
+            tracing::warn!(target: "rumqttd::router::routing", "broker trouble");
+            tracing::info!(target: "rumqttd::router::routing", "broker chatter");
+            drop(_in);
+            let ours = tracing::info_span!(target: "verity_node::chain", "finalize", height = 7);
+            assert!(!ours.is_disabled(), "the node's own spans still are");
+            ours.in_scope(|| tracing::info!(target: "verity_node::chain", "finalized"));
+            tracing::warn!(target: "rumqttdx", "another crate");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("broker trouble"), "{text}");
+        assert!(!text.contains("broker chatter"), "{text}");
+        assert!(!text.contains("verity/v1/readings/d1"), "{text}");
+        assert!(text.contains("finalize{height=7}"), "{text}");
+        assert!(text.contains("another crate"), "{text}");
     }
 }
