@@ -282,9 +282,15 @@ impl<E: commonware_storage::Context + Spawner> Store<E> {
         *self.db().bounds().start
     }
 
-    /// Syncs everything to disk (for a clean shutdown).
+    /// Syncs everything to disk, the Merkle structure included (a block's commit makes only
+    /// the operations log durable, and opening rebuilds the rest from it): for a clean stop,
+    /// so that the next open has nothing to replay. Fails if an application was cut off
+    /// halfway and left the database closed.
     pub async fn sync(&mut self) -> Result<(), StoreError> {
-        let db = self.db.take().expect("state database is open");
+        let db = self
+            .db
+            .take()
+            .ok_or_else(|| db_err("closed by an application that did not finish"))?;
         let db = db.sync().await.map_err(db_err)?;
         self.db = Some(db);
         Ok(())

@@ -1178,14 +1178,26 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     }
 
     /// For a clean stop: waits until the state commit of the block being applied, if any, is
-    /// done, then keeps any further state commit from starting until the process exits (a
-    /// block indexed but not committed is indexed again after the restart). Stopping aborts
-    /// the node's tasks, and a block aborted halfway through its application leaves the state
-    /// store closed: every later read would panic. Reads may wait from then on.
+    /// done, makes the state durable in full (so that the next start has nothing to replay),
+    /// then keeps any further state commit from starting until the process exits (a block
+    /// indexed but not committed is indexed again after the restart). Stopping aborts the
+    /// node's tasks, and a block aborted halfway through its application leaves the state
+    /// store closed: every later read would panic. Reads wait from then on.
     pub async fn quiesce(&self) {
-        let guard = self.store.read().await;
+        let mut store = self.store.write().await;
+        let started = Instant::now();
+        match store.sync().await {
+            Ok(()) => info!(
+                height = store.committed().height,
+                ms = started.elapsed().as_millis() as u64,
+                "state synced"
+            ),
+            Err(e) => {
+                warn!(error = %e, "the state could not be synced; the next start recovers it from its log")
+            }
+        }
         // Never released: the process exits right after.
-        std::mem::forget(guard);
+        std::mem::forget(store);
     }
 
     /// Applies a finalized block (marshal delivers them in height order, at least once).

@@ -1,6 +1,7 @@
 //! Liveness and recovery of a real 4-validator network: crash and restart, a validator that
 //! starts from an empty disk, many transfers while a validator is killed, P-256 readings
-//! offered above capacity, and `verity up` resuming its chain.
+//! offered above capacity, `verity up` resuming its chain, and a clean stop that leaves
+//! nothing to recover.
 
 use crate::harness::{Net, load, transfer, verity_bin, wait_for};
 use std::{
@@ -314,4 +315,47 @@ fn up_runs_a_network_and_resumes_it() {
     )
     .unwrap();
     assert!(up.wait().unwrap().success());
+}
+
+/// A validator stopped with SIGTERM makes its state durable in full before it exits, so that
+/// it starts again without rebuilding anything from the state's log, at the same state.
+#[test]
+fn cleanly_stopped_validator_starts_without_recovering_its_state() {
+    let mut net = Net::start(1);
+    let issuer = load(&net, "issuer");
+    let bob = SecretKey::generate(verity_types::Algorithm::Ed25519)
+        .public_key()
+        .account_id();
+    let client = net.client(0);
+    for n in 0..3u64 {
+        let tx = client.sign(&issuer, transfer(bob, 5), Some(n)).unwrap();
+        client.submit(&tx).unwrap();
+        client
+            .wait_final(&tx.id(), Duration::from_secs(60))
+            .unwrap();
+    }
+    let h = net.height(0).unwrap();
+    let root = net.state_root_at(0, h).unwrap();
+    let status = net
+        .terminate_node(0, Duration::from_secs(30))
+        .expect("the node stops within 30 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    let log_path = net.node_dir(0).join("node.log");
+    let before = std::fs::read_to_string(&log_path).unwrap();
+    assert!(before.contains("state synced"), "{before}");
+
+    net.start_node(0);
+    net.wait_height(0, h, Duration::from_secs(60));
+    let after = wait_for("the restarted node's log", Duration::from_secs(30), || {
+        let log = std::fs::read_to_string(&log_path).ok()?;
+        let new = log.get(before.len()..)?.to_string();
+        new.contains("node running").then_some(new)
+    });
+    assert!(
+        !after.contains("Merkle structure lags behind journal"),
+        "the state was rebuilt from its log: {after}"
+    );
+    assert_eq!(net.state_root_at(0, h).unwrap(), root);
+    let v = net.client(0).account(&bob).unwrap();
+    assert_eq!(v["balances"][0]["amount"], "15");
 }
