@@ -357,7 +357,7 @@ fn main() -> ExitCode {
 /// The embedded MQTT broker's log target. Its events are logged (from warnings up, as
 /// [DEFAULT_LOG_FILTER] says), its spans never: it opens an error-level span for every message
 /// it routes, with the topic formatted into it, which cost the node about a tenth of its time
-/// under load (BENCHMARKS.md, "Profile of Ed25519 ingest over MQTT").
+/// under load (BENCHMARKS.md, "The broker's spans, and where a reading's time goes now").
 const BROKER_LOG_TARGET: &str = "rumqttd";
 
 /// Node logs: our own at info, the consensus library's chatter only from warnings up.

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 use verity_client::Client;
-use verity_types::{SecretKey, SignedTransaction};
+use verity_types::{AccountId, SecretKey, SignedTransaction};
 
 /// Submits, retrying on another node when one does not answer.
 fn submit_anywhere(net: &Net, nodes: &[usize], tx: &SignedTransaction) {
@@ -20,6 +20,16 @@ fn submit_anywhere(net: &Net, nodes: &[usize], tx: &SignedTransaction) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("no node accepted {}", tx.id());
+}
+
+/// Transfers `amount` from `from` to `to` with nonce `n` through `client` and waits until it
+/// is final.
+fn pay_and_wait(client: &Client, from: &SecretKey, to: AccountId, amount: u64, n: u64) {
+    let tx = client.sign(from, transfer(to, amount), Some(n)).unwrap();
+    client.submit(&tx).unwrap();
+    client
+        .wait_final(&tx.id(), Duration::from_secs(60))
+        .unwrap();
 }
 
 #[test]
@@ -33,11 +43,7 @@ fn killed_validator_recovers_and_network_keeps_finalizing() {
     // Three of four keep finalizing, including transfers.
     let client = net.client(0);
     for n in 0..3u64 {
-        let tx = client.sign(&issuer, transfer(bob, 10), Some(n)).unwrap();
-        client.submit(&tx).unwrap();
-        client
-            .wait_final(&tx.id(), Duration::from_secs(60))
-            .unwrap();
+        pay_and_wait(&client, &issuer, bob, 10, n);
     }
     let h = net.height(0).unwrap();
     net.wait_height(1, h, Duration::from_secs(30));
@@ -328,11 +334,7 @@ fn cleanly_stopped_validator_starts_without_recovering_its_state() {
         .account_id();
     let client = net.client(0);
     for n in 0..3u64 {
-        let tx = client.sign(&issuer, transfer(bob, 5), Some(n)).unwrap();
-        client.submit(&tx).unwrap();
-        client
-            .wait_final(&tx.id(), Duration::from_secs(60))
-            .unwrap();
+        pay_and_wait(&client, &issuer, bob, 5, n);
     }
     let h = net.height(0).unwrap();
     let root = net.state_root_at(0, h).unwrap();
