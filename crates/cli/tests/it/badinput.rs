@@ -1659,12 +1659,15 @@ fn hostile_clients_are_cut_off_and_others_are_served() {
         .filter(|(_, r)| r["code"] == "pool_full")
         .map(|(id, _)| id)
         .collect();
-    let accepted = first_answer
-        .values()
-        .filter(|r| r["status"] == "accepted")
-        .count();
     assert!(!full.is_empty(), "no pool_full in {first_answer:?}");
-    assert!(accepted >= 1);
+    // The first readings of the burst got in. Their `accepted` receipts may be among those
+    // the broker drops when 300 answers come at once (a device's receipt topic keeps about 200,
+    // `RECEIPT_LOG_SEGMENT_BYTES`), so the chain is asked instead.
+    wait_for(
+        "the burst's first reading to commit",
+        Duration::from_secs(60),
+        || (device("flood-1")["last_seq"].as_u64() >= Some(1)).then_some(()),
+    );
     for id in full.iter().take(20) {
         let known = net.client(1).get(&format!("/v1/readings/{id}"));
         assert!(
