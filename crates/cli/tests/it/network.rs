@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 use verity_client::Client;
-use verity_types::{AccountId, SecretKey, SignedTransaction};
+use verity_types::{AccountId, Algorithm, SecretKey, SignedTransaction};
 
 /// Submits, retrying on another node when one does not answer.
 fn submit_anywhere(net: &Net, nodes: &[usize], tx: &SignedTransaction) {
@@ -20,6 +20,11 @@ fn submit_anywhere(net: &Net, nodes: &[usize], tx: &SignedTransaction) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("no node accepted {}", tx.id());
+}
+
+/// The account of a key of `alg` made up here, which nobody else pays.
+fn new_account(alg: Algorithm) -> AccountId {
+    SecretKey::generate(alg).public_key().account_id()
 }
 
 /// Transfers `amount` from `from` to `to` with nonce `n` through `client` and waits until it
@@ -36,9 +41,7 @@ fn pay_and_wait(client: &Client, from: &SecretKey, to: AccountId, amount: u64, n
 fn killed_validator_recovers_and_network_keeps_finalizing() {
     let mut net = Net::start(4);
     let issuer = load(&net, "issuer");
-    let bob = SecretKey::generate(verity_types::Algorithm::P256)
-        .public_key()
-        .account_id();
+    let bob = new_account(Algorithm::P256);
     net.kill_node(3);
     // Three of four keep finalizing, including transfers.
     let client = net.client(0);
@@ -60,9 +63,7 @@ fn killed_validator_recovers_and_network_keeps_finalizing() {
 fn validator_with_empty_disk_syncs_the_whole_chain() {
     let mut net = Net::start(4);
     let issuer = load(&net, "issuer");
-    let bob = SecretKey::generate(verity_types::Algorithm::Ed25519)
-        .public_key()
-        .account_id();
+    let bob = new_account(Algorithm::Ed25519);
     let client = net.client(1);
     let tx = client.sign(&issuer, transfer(bob, 77), None).unwrap();
     client.submit(&tx).unwrap();
@@ -109,7 +110,7 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
     let client = net.client(0);
     // Fund ten senders.
     let senders: Vec<SecretKey> = (0..ACCOUNTS)
-        .map(|_| SecretKey::generate(verity_types::Algorithm::Ed25519))
+        .map(|_| SecretKey::generate(Algorithm::Ed25519))
         .collect();
     let mut funding = Vec::new();
     for (n, s) in senders.iter().enumerate() {
@@ -128,9 +129,7 @@ fn thousand_transfers_survive_a_killed_validator_slow() {
             .wait_final(&tx.id(), Duration::from_secs(60))
             .unwrap();
     }
-    let sink = SecretKey::generate(verity_types::Algorithm::Ed25519)
-        .public_key()
-        .account_id();
+    let sink = new_account(Algorithm::Ed25519);
     let chain_id = client.chain_id().unwrap();
     let mut all = Vec::new();
     for round in 0..PER_ACCOUNT {
@@ -329,9 +328,7 @@ fn up_runs_a_network_and_resumes_it() {
 fn cleanly_stopped_validator_starts_without_recovering_its_state() {
     let mut net = Net::start(1);
     let issuer = load(&net, "issuer");
-    let bob = SecretKey::generate(verity_types::Algorithm::Ed25519)
-        .public_key()
-        .account_id();
+    let bob = new_account(Algorithm::Ed25519);
     let client = net.client(0);
     for n in 0..3u64 {
         pay_and_wait(&client, &issuer, bob, 5, n);
