@@ -647,6 +647,24 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         Ok(view)
     }
 
+    /// Whether the reading pool has room now for each of these readings' devices, in order
+    /// ([ReadingPool::room_for]): a reading without room is refused `pool_full` before its
+    /// signature is checked.
+    pub fn reading_room<'a>(&self, devices: impl IntoIterator<Item = &'a DeviceId>) -> Vec<bool> {
+        self.readings
+            .lock()
+            .expect("readings lock")
+            .room_for(devices)
+    }
+
+    /// The refusal of a reading the pool has no room for.
+    pub fn pool_full() -> ReadingError {
+        ReadingError::new(
+            RejectCode::PoolFull,
+            "the node's reading pool is full for this device or in total; retry later",
+        )
+    }
+
     /// Admits a prepared reading whose signature check gave `verified`.
     pub fn admit_reading(
         &self,
@@ -669,8 +687,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                     "seq {} is not above the device's highest accepted or pending seq",
                     reading.seq()
                 ),
-                _ => "the node's reading pool is full for this device or in total; retry later"
-                    .to_string(),
+                _ => return Self::pool_full(),
             };
             ReadingError::new(code, detail)
         })?;
@@ -712,6 +729,10 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 Err(e) => debug!(error = %e, "gossiped reading refused"),
             }
         }
+        // Readings the pool has no room for are dropped before their signatures are checked.
+        let room = self.reading_room(prepared.iter().map(|(r, ..)| r.device()));
+        let mut room = room.into_iter();
+        prepared.retain(|_| room.next().unwrap_or(false));
         let todo: Vec<(Arc<Reading>, PublicKey)> = prepared
             .iter()
             .filter(|(r, k, _, _)| !self.sigs.verified(&r.id(), k))

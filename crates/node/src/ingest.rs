@@ -128,6 +128,18 @@ async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        // Readings the pool has no room for are refused now: verifying their signatures
+        // would only spend the CPU the others need (under overload, most of it).
+        let room = chain.reading_room(prepared.iter().map(|(r, ..)| r.device()));
+        let (prepared, full): (Vec<_>, Vec<_>) =
+            prepared.into_iter().zip(room).partition(|(_, room)| *room);
+        for ((reading, _, _, answer), _) in full {
+            let error = Chain::<Ctx>::pool_full();
+            chain.reading_refused(&error);
+            let seq = Some(reading.seq());
+            let _ = answer.send(Err(Refused { error, seq }));
+        }
+        let prepared: Vec<_> = prepared.into_iter().map(|(p, _)| p).collect();
         if prepared.is_empty() {
             continue;
         }

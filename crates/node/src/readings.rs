@@ -160,6 +160,30 @@ impl ReadingPool {
         Ok(before)
     }
 
+    /// Whether the pool has room now for each of these readings' devices, taken in order, each
+    /// counted against the room of the ones before it. A reading without room would be refused
+    /// `pool_full` once admitted, so ingest and gossip refuse it before checking its signature:
+    /// under overload, verifying readings only to refuse them took the CPU that the readings
+    /// with room needed.
+    pub fn room_for<'a>(&self, devices: impl IntoIterator<Item = &'a DeviceId>) -> Vec<bool> {
+        let mut total = self.max_total.saturating_sub(self.by_id.len());
+        let mut taken: HashMap<&'a DeviceId, usize> = HashMap::new();
+        devices
+            .into_iter()
+            .map(|d| {
+                let pending = taken
+                    .entry(d)
+                    .or_insert_with(|| self.by_device.get(d).map_or(0, |q| q.seqs.len()));
+                if total == 0 || *pending >= self.max_per_device {
+                    return false;
+                }
+                total -= 1;
+                *pending += 1;
+                true
+            })
+            .collect()
+    }
+
     /// Up to `n` readings: per device in seq order, round-robin across devices. A device's
     /// readings stop at the first one held for an earlier reading (see the module's notes).
     pub fn candidates(&self, n: usize) -> Vec<Arc<Reading>> {
@@ -532,6 +556,30 @@ pub(crate) mod tests {
         assert_eq!(dropped.len(), 2);
         assert_eq!(pool.len(), 2);
         assert_eq!(pool.refusal(&dropped[0].id()), Some(RejectCode::Replay));
+    }
+
+    /// The room ingest looks at before verifying gives what inserting the same readings in the
+    /// same order gives: per device and in total, counting the batch's earlier readings.
+    #[test]
+    fn room_before_verification_matches_what_insertion_refuses() {
+        let k = SecretKey::generate(Algorithm::Ed25519);
+        let mut pool = ReadingPool::new(6, 3);
+        pool.insert(reading(&k, "a", 1), 0).unwrap();
+        pool.insert(reading(&k, "a", 2), 0).unwrap();
+        pool.insert(reading(&k, "b", 1), 0).unwrap();
+        // a has room for one more, b for two, and the pool for three in all.
+        let batch: Vec<Arc<Reading>> = [("a", 3), ("a", 4), ("b", 2), ("c", 1), ("b", 3), ("c", 2)]
+            .iter()
+            .map(|(d, s)| reading(&k, d, *s))
+            .collect();
+        let room = pool.room_for(batch.iter().map(|r| r.device()));
+        assert_eq!(room, [true, false, true, true, false, false]);
+        let inserted: Vec<bool> = batch
+            .iter()
+            .map(|r| pool.insert(r.clone(), 0).is_ok())
+            .collect();
+        assert_eq!(inserted, room);
+        assert_eq!(pool.room_for(batch.iter().map(|r| r.device())), [false; 6]);
     }
 
     #[test]

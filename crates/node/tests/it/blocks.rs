@@ -958,3 +958,73 @@ fn a_gossiped_reading_waits_for_the_one_its_device_sent_before_it() {
         assert_eq!(b.chain.admit_gossiped(&batch, now).await, 0);
     });
 }
+
+/// Under overload a validator's pool fills, and gossiped readings it has no room for are
+/// dropped before their signatures are checked: verifying them would only take the CPU that
+/// the readings with room need. A device may have two readings pending here; five arrive.
+#[test]
+fn gossiped_readings_without_room_in_the_pool_are_not_verified() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(12)
+            .with_timeout(Some(Duration::from_secs(600))),
+    );
+    runner.start(|rt| async move {
+        let signers = [
+            ed25519::PrivateKey::from_seed(71),
+            ed25519::PrivateKey::from_seed(72),
+        ];
+        let keys: Vec<_> = signers.iter().map(|s| s.public_key()).collect();
+        let genesis = genesis(&keys, 0, AccountId([0; 20]));
+        let mut a = validator(&rt, "a", &signers[0], &genesis, PROPOSER_LIMITS).await;
+        let mut chain = Chain::open(
+            rt.child("b"),
+            "b",
+            genesis.clone(),
+            verity_node::runner::validator_keys(&genesis).unwrap(),
+            None,
+            PROPOSER_LIMITS,
+            (Pool::new(1_000, 64), ReadingPool::new(1_000, 2)),
+        )
+        .await
+        .expect("state opens");
+        let checked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = checked.clone();
+        let inline = verity_node::readings::inline_verifier();
+        chain.set_verifier(Arc::new(move |items| {
+            counter.fetch_add(items.len(), std::sync::atomic::Ordering::SeqCst);
+            inline(items)
+        }));
+        let b = Arc::new(chain);
+
+        let register = register_device(&a.chain.chain_id);
+        a.chain.submit(&register).await.unwrap();
+        let g = a.chain.genesis_block.clone();
+        let b1 = propose(&rt, &mut a, 1, &g).await;
+        for chain in [&a.chain, &b] {
+            chain.finalize(&b1, now_ms(&rt)).await.unwrap();
+        }
+
+        let sent: Vec<Reading> = (1..=5)
+            .map(|seq| reading(&device_key(), seq, 1, 0))
+            .collect();
+        let msg =
+            verity_node::gossip::encode_readings(sent.iter().map(|r| (r.seq() - 1, r.bytes())));
+        let batch = verity_node::gossip::decode_readings(&msg).unwrap();
+        let now = 1_700_000_060_000;
+        assert_eq!(b.admit_gossiped(&batch, now).await, 2);
+        assert_eq!(checked.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // The two with room are the device's first two, and they verified.
+        for (r, pooled) in sent.iter().zip([true, true, false, false, false]) {
+            assert_eq!(
+                matches!(b.pending_reading(&r.id()), Some(Ok(_))),
+                pooled,
+                "seq {}",
+                r.seq()
+            );
+        }
+        // Once full, nothing more of that device is verified.
+        assert_eq!(b.admit_gossiped(&batch[2..], now).await, 0);
+        assert_eq!(checked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    });
+}
