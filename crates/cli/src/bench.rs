@@ -90,6 +90,12 @@ const OFFERED_ABOVE_CAPACITY: f64 = 20_000.0;
 /// How often [CommitWatch] reads node0's committed-readings counter.
 const COMMIT_WATCH_EVERY: Duration = Duration::from_millis(100);
 
+/// How long a workload run waits, at most, for the readings of the run before it to leave
+/// node0's pool ([Net::wait_quiet]). An overloaded run can end with thousands still pending
+/// (its load generator stops waiting for receipts a device's receipt topic lost), and the next
+/// run would count their commits as its own.
+const QUIET_DEADLINE: Duration = Duration::from_secs(120);
+
 /// Follows node0's count of committed readings while a workload runs, to measure the rate
 /// readings are committed at from the chain itself rather than from the receipts the load
 /// generator got (under overload a device's receipt topic can lose receipts, see
@@ -304,6 +310,30 @@ impl Net {
 
     fn metric(&self, name: &str) -> anyhow::Result<f64> {
         metric_at(&format!("{}/metrics", self.api[0]), name)
+    }
+
+    /// Waits until node0's reading pool is empty and its count of committed readings has
+    /// stopped moving, for at most [QUIET_DEADLINE]; past it, warns and goes on.
+    fn wait_quiet(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + QUIET_DEADLINE;
+        let mut last = self.metric("chain_readings_committed_total")?;
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let committed = self.metric("chain_readings_committed_total")?;
+            let pending = self.metric("chain_readings_pool_size")?;
+            if pending == 0.0 && committed == last {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "  warning: {pending:.0} readings still pending in node0's pool after {} s; \
+                     the next run may count their commits",
+                    QUIET_DEADLINE.as_secs()
+                );
+                return Ok(());
+            }
+            last = committed;
+        }
     }
 
     fn disk_bytes(&self) -> u64 {
@@ -654,6 +684,7 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
     ] {
         let name = format!("ingest.{transport}.{}.readings_per_s", alg.name());
         for run in 0..args.runs {
+            net.wait_quiet()?;
             let bytes_before = net.disk_bytes();
             let watch = CommitWatch::start(net)?;
             let t0 = Instant::now();
@@ -716,6 +747,7 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
         for pct in [50u32, 90] {
             let rate = max * pct as f64 / 100.0;
             for _ in 0..args.runs {
+                net.wait_quiet()?;
                 let r = sim::measure(sim_args(
                     net,
                     &operator,
@@ -788,6 +820,7 @@ fn proofs(net: &Net, ids: &[[u8; 32]], report: &mut Report) -> anyhow::Result<()
 }
 
 fn transfers(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
+    net.wait_quiet()?;
     let client = Client::new(&net.api[0]);
     let issuer = net.key("issuer.key")?;
     let senders_n = if args.quick { 20 } else { 200 };
