@@ -44,6 +44,8 @@ pub struct ApiState {
     pub gossip: Gossip,
     /// Checks and pools readings.
     pub ingest: Ingest,
+    /// Checks the signatures of submitted transactions in batches.
+    pub txs: crate::tx_sigs::TxIngest,
     /// Renders the runtime's Prometheus metrics.
     pub metrics: Box<dyn Fn() -> String + Send + Sync>,
     /// This node's name.
@@ -535,6 +537,7 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
         ApiError::new(status, err.code(), err.to_string())
     })?;
     let id = tip_hex(&tx.id());
+    s.txs.check(&tx).await;
     match s.chain.submit(&tx).await {
         Ok(Submitted::Pending) => {
             s.gossip.forward(tx);

@@ -9,6 +9,7 @@ use crate::{
     pacing::Pacing,
     pool::Pool,
     readings::{BatchVerifier, ReadingPool, SigCache, inline_verifier, verify_cost},
+    tx_sigs::{TX_SIG_CACHE_ENTRIES, TxSigCache, TxVerifier, inline_tx_verifier},
 };
 use commonware_consensus::{
     Application, Heightable as _,
@@ -30,7 +31,7 @@ use std::{
 };
 use tracing::{debug, error, info, warn};
 use verity_ledger::{
-    BlockEnv, BuildLimits, Checks, ReadingReceipt, Receipt, TxError, VerifyAll,
+    BlockEnv, BuildLimits, Checks, ReadingReceipt, Receipt, TxError,
     cheques::{self, ChequeEvent},
     devices::{self, DeviceRecord},
     execute,
@@ -231,6 +232,9 @@ pub struct Chain<E: commonware_storage::Context + Spawner> {
     pub readings: Mutex<ReadingPool>,
     /// Readings verified under a key.
     pub sigs: SigCache,
+    /// Transactions whose signatures verified.
+    pub tx_sigs: TxSigCache,
+    tx_verifier: TxVerifier,
     /// Committed devices as ingest sees them (`None`: not registered), so ingest reads neither
     /// the state nor its lock per reading. Filled under the store's read lock and updated by
     /// [Chain::finalize] under its write lock, so it never holds a record older than the
@@ -362,6 +366,8 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             pool: Mutex::new(pool),
             readings: Mutex::new(readings),
             sigs: SigCache::new(SIG_CACHE_ENTRIES),
+            tx_sigs: TxSigCache::new(chain_id, TX_SIG_CACHE_ENTRIES),
+            tx_verifier: inline_tx_verifier(),
             devices: Mutex::new(HashMap::new()),
             verifier: inline_verifier(),
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
@@ -377,6 +383,30 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// set).
     pub fn set_verifier(&mut self, verifier: BatchVerifier) {
         self.verifier = verifier;
+    }
+
+    /// Chooses where batches of transaction signatures are checked (inline unless set).
+    pub fn set_tx_verifier(&mut self, verifier: TxVerifier) {
+        self.tx_verifier = verifier;
+    }
+
+    /// Verifies, in one batch, the signatures of `txs` not verified before, and remembers the
+    /// ones that verify ([crate::tx_sigs]).
+    pub async fn verify_txs(&self, txs: &[SignedTransaction]) {
+        let todo: Vec<SignedTransaction> = txs
+            .iter()
+            .filter(|t| !self.tx_sigs.verified(&t.id()))
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            return;
+        }
+        let verdicts = (self.tx_verifier)(self.chain_id, todo.clone()).await;
+        for (t, ok) in todo.iter().zip(verdicts) {
+            if ok {
+                self.tx_sigs.insert(t.id());
+            }
+        }
     }
 
     /// Paces the empty blocks this node proposes while the network is idle: at least
@@ -492,8 +522,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         if self.pool.lock().expect("pool lock").contains(&tx.id()) {
             return Ok(Submitted::Pending);
         }
-        tx.verify_signature(&self.chain_id)
-            .map_err(|_| TxError::BadSignature)?;
+        if !self.tx_sigs.check_one(tx) {
+            return Err(TxError::BadSignature.into());
+        }
         {
             let store = self.store.read().await;
             let reader = store.reader();
@@ -959,10 +990,11 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             timestamp_ms: header.timestamp_ms,
         };
         self.preverify(&reader, &block.readings).await;
+        self.verify_txs(&block.txs).await;
         let (writes, executed) = {
             let mut overlay = Overlay::new(&reader);
             let checks = Checks {
-                txs: &VerifyAll,
+                txs: &self.tx_sigs,
                 readings: &self.sigs,
             };
             let executed =

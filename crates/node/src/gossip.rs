@@ -199,6 +199,8 @@ where
                 chain.woken_by_peer();
                 continue;
             }
+            // One batch for the message's signatures; each submission then finds its verdict.
+            chain.verify_txs(&txs).await;
             for t in txs {
                 let _ = chain.submit(&t).await;
             }

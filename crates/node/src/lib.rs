@@ -17,3 +17,4 @@ pub mod reading_store;
 pub mod readings;
 pub mod recent;
 pub mod runner;
+pub mod tx_sigs;

@@ -146,6 +146,7 @@ async fn run_in(
     .await?;
     // Block verification checks reading signatures on blocking threads, off the executor.
     chain.set_verifier(crate::readings::blocking_verifier());
+    chain.set_tx_verifier(crate::tx_sigs::blocking_tx_verifier());
     chain.set_idle_block_interval(Duration::from_millis(
         config.consensus.idle_block_interval_ms,
     ));
@@ -247,6 +248,7 @@ async fn run_in(
     // HTTP API.
     let metrics_ctx = Arc::new(context.child("metrics"));
     let ingest = crate::ingest::Ingest::start(chain.clone());
+    let txs = crate::tx_sigs::TxIngest::start(chain.clone());
     if let Some(mqtt) = &config.mqtt {
         crate::mqtt::start(chain.clone(), ingest.clone(), mqtt)?;
     }
@@ -255,6 +257,7 @@ async fn run_in(
         marshal,
         gossip,
         ingest,
+        txs,
         metrics: Box::new(move || metrics_ctx.encode()),
         name: config.node.name.clone(),
         max_body_bytes: config.api.max_body_bytes,

@@ -1028,3 +1028,94 @@ fn gossiped_readings_without_room_in_the_pool_are_not_verified() {
         assert_eq!(checked.load(std::sync::atomic::Ordering::SeqCst), 2);
     });
 }
+
+/// A validator verifies each transaction's signature once, in batches: the transactions of a
+/// block it never saw in one batch when it votes; a gossip message's in one batch, after which
+/// neither submitting them to its pool nor voting on a block that holds them verifies them
+/// again. A forged signature is never remembered as verified.
+#[test]
+fn transactions_are_verified_once_and_in_batches() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(13)
+            .with_timeout(Some(Duration::from_secs(600))),
+    );
+    runner.start(|rt| async move {
+        let signers = [
+            ed25519::PrivateKey::from_seed(81),
+            ed25519::PrivateKey::from_seed(82),
+        ];
+        let keys: Vec<_> = signers.iter().map(|s| s.public_key()).collect();
+        let genesis = genesis(&keys, 0, AccountId([0; 20]));
+        let mut a = validator(&rt, "a", &signers[0], &genesis, PROPOSER_LIMITS).await;
+        let mut chain = Chain::open(
+            rt.child("b"),
+            "b",
+            genesis.clone(),
+            verity_node::runner::validator_keys(&genesis).unwrap(),
+            None,
+            PROPOSER_LIMITS,
+            (Pool::new(1_000, 64), ReadingPool::new(1_000, 64)),
+        )
+        .await
+        .expect("state opens");
+        // The sizes of the batches b verifies.
+        let batches = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+        let seen = batches.clone();
+        let inline = verity_node::tx_sigs::inline_tx_verifier();
+        chain.set_tx_verifier(Arc::new(move |chain_id, txs| {
+            seen.lock().unwrap().push(txs.len());
+            inline(chain_id, txs)
+        }));
+        let b_chain = Arc::new(chain);
+        let mut b = Validator {
+            app: App::new(b_chain.clone(), signers[1].public_key()),
+            chain: b_chain,
+            key: signers[1].public_key(),
+        };
+        let batches = move || batches.lock().unwrap().clone();
+        let chain_id = a.chain.chain_id;
+        let g = a.chain.genesis_block.clone();
+
+        // Block 1 holds two transactions b never saw: one batch of two when it votes.
+        a.chain.submit(&register_device(&chain_id)).await.unwrap();
+        a.chain
+            .submit(&transfer(&chain_id, 0, 9, 100))
+            .await
+            .unwrap();
+        let b1 = propose(&rt, &mut a, 1, &g).await;
+        assert!(vote(&rt, &mut b, 1, &a.key, &b1, &g).await);
+        assert_eq!(batches(), [2]);
+        for v in [&a, &b] {
+            v.chain.finalize(&b1, now_ms(&rt)).await.unwrap();
+        }
+
+        // Three arrive by gossip: one batch of three, and none again after.
+        let gossiped: Vec<SignedTransaction> =
+            (1..=3).map(|n| transfer(&chain_id, n, 9, 1)).collect();
+        b.chain.verify_txs(&gossiped).await;
+        assert_eq!(batches(), [2, 3]);
+        for t in &gossiped {
+            b.chain.submit(t).await.unwrap();
+            a.chain.submit(t).await.unwrap();
+        }
+        let b2 = propose(&rt, &mut a, 2, &b1).await;
+        assert_eq!(b2.txs, gossiped);
+        assert!(vote(&rt, &mut b, 2, &a.key, &b2, &b1).await);
+        assert_eq!(batches(), [2, 3]);
+
+        // A forged one is checked, refused, and checked again if it comes again.
+        let good = transfer(&chain_id, 4, 9, 1);
+        let mut sig = good.signature.0;
+        sig[0] ^= 1;
+        let forged = SignedTransaction::new(good.tx.clone(), Signature(sig));
+        b.chain.verify_txs(std::slice::from_ref(&forged)).await;
+        assert!(!b.chain.tx_sigs.verified(&forged.id()));
+        assert_eq!(
+            b.chain.submit(&forged).await.unwrap_err().code(),
+            "bad_signature"
+        );
+        b.chain.verify_txs(std::slice::from_ref(&forged)).await;
+        assert_eq!(batches(), [2, 3, 1, 1]);
+    });
+}
