@@ -190,19 +190,35 @@ async fn paced_validator(
     limits: ChainLimits,
     idle: Duration,
 ) -> Validator {
-    let keys = verity_node::runner::validator_keys(genesis).unwrap();
-    let mut chain = Chain::open(
+    let mut chain = open_chain(ctx, name, genesis, limits, 64).await;
+    chain.set_idle_block_interval(idle);
+    validator_of(chain, signer)
+}
+
+/// Validator `name`'s chain, not shared yet so that a test can set it up; its reading pool
+/// holds at most `per_device` readings of one device.
+async fn open_chain(
+    ctx: &Ctx,
+    name: &'static str,
+    genesis: &Genesis,
+    limits: ChainLimits,
+    per_device: usize,
+) -> Chain<Ctx> {
+    Chain::open(
         ctx.child(name),
         name,
         genesis.clone(),
-        keys,
+        verity_node::runner::validator_keys(genesis).unwrap(),
         None,
         limits,
-        (Pool::new(1_000, 64), ReadingPool::new(1_000, 64)),
+        (Pool::new(1_000, 64), ReadingPool::new(1_000, per_device)),
     )
     .await
-    .expect("state opens");
-    chain.set_idle_block_interval(idle);
+    .expect("state opens")
+}
+
+/// The validator of `signer` over `chain`.
+fn validator_of(chain: Chain<Ctx>, signer: &ed25519::PrivateKey) -> Validator {
     let chain = Arc::new(chain);
     Validator {
         app: App::new(chain.clone(), signer.public_key()),
@@ -977,17 +993,7 @@ fn gossiped_readings_without_room_in_the_pool_are_not_verified() {
         let keys: Vec<_> = signers.iter().map(|s| s.public_key()).collect();
         let genesis = genesis(&keys, 0, AccountId([0; 20]));
         let mut a = validator(&rt, "a", &signers[0], &genesis, PROPOSER_LIMITS).await;
-        let mut chain = Chain::open(
-            rt.child("b"),
-            "b",
-            genesis.clone(),
-            verity_node::runner::validator_keys(&genesis).unwrap(),
-            None,
-            PROPOSER_LIMITS,
-            (Pool::new(1_000, 64), ReadingPool::new(1_000, 2)),
-        )
-        .await
-        .expect("state opens");
+        let mut chain = open_chain(&rt, "b", &genesis, PROPOSER_LIMITS, 2).await;
         let checked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = checked.clone();
         let inline = verity_node::readings::inline_verifier();
@@ -1048,17 +1054,7 @@ fn transactions_are_verified_once_and_in_batches() {
         let keys: Vec<_> = signers.iter().map(|s| s.public_key()).collect();
         let genesis = genesis(&keys, 0, AccountId([0; 20]));
         let mut a = validator(&rt, "a", &signers[0], &genesis, PROPOSER_LIMITS).await;
-        let mut chain = Chain::open(
-            rt.child("b"),
-            "b",
-            genesis.clone(),
-            verity_node::runner::validator_keys(&genesis).unwrap(),
-            None,
-            PROPOSER_LIMITS,
-            (Pool::new(1_000, 64), ReadingPool::new(1_000, 64)),
-        )
-        .await
-        .expect("state opens");
+        let mut chain = open_chain(&rt, "b", &genesis, PROPOSER_LIMITS, 64).await;
         // The sizes of the batches b verifies.
         let batches = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
         let seen = batches.clone();
@@ -1067,12 +1063,7 @@ fn transactions_are_verified_once_and_in_batches() {
             seen.lock().unwrap().push(txs.len());
             inline(chain_id, txs)
         }));
-        let b_chain = Arc::new(chain);
-        let mut b = Validator {
-            app: App::new(b_chain.clone(), signers[1].public_key()),
-            chain: b_chain,
-            key: signers[1].public_key(),
-        };
+        let mut b = validator_of(chain, &signers[1]);
         let batches = move || batches.lock().unwrap().clone();
         let chain_id = a.chain.chain_id;
         let g = a.chain.genesis_block.clone();
