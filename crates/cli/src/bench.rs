@@ -87,6 +87,15 @@ const SOAK_WARMUP_SHARE: f64 = 0.2;
 /// and about 15,600/s offered 30,000 (BENCHMARKS.md).
 const OFFERED_ABOVE_CAPACITY: f64 = 20_000.0;
 
+/// The readings per second the ingest workloads and the soak offer.
+fn offered_rate(args: &BenchArgs) -> f64 {
+    if args.quick {
+        1_000.0
+    } else {
+        OFFERED_ABOVE_CAPACITY
+    }
+}
+
 /// How often [CommitWatch] reads node0's committed-readings counter.
 const COMMIT_WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -523,11 +532,7 @@ fn soak(args: &BenchArgs, minutes: f64) -> anyhow::Result<()> {
     eprintln!("network up in {}", net.dir.display());
     let operator = net.key("operator.key")?;
     let devices = if args.quick { 20 } else { 100 };
-    let offered = if args.quick {
-        1_000.0
-    } else {
-        OFFERED_ABOVE_CAPACITY
-    };
+    let offered = offered_rate(args);
     let mut load = sim_args(
         &net,
         &operator,
@@ -669,11 +674,7 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
     let operator = net.key("operator.key")?;
     let devices = if args.quick { 20 } else { 100 };
     // Offered above what the network commits, so the committed rate is the ceiling.
-    let offered = if args.quick {
-        1_000.0
-    } else {
-        OFFERED_ABOVE_CAPACITY
-    };
+    let offered = offered_rate(args);
     let mut max_mqtt_ed = Vec::new();
     let mut committed_ids = Vec::new();
     for (transport, alg) in [

@@ -688,14 +688,6 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
             .room_for(devices)
     }
 
-    /// The refusal of a reading the pool has no room for.
-    pub fn pool_full() -> ReadingError {
-        ReadingError::new(
-            RejectCode::PoolFull,
-            "the node's reading pool is full for this device or in total; retry later",
-        )
-    }
-
     /// Admits a prepared reading whose signature check gave `verified`.
     pub fn admit_reading(
         &self,
@@ -718,7 +710,7 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                     "seq {} is not above the device's highest accepted or pending seq",
                     reading.seq()
                 ),
-                _ => return Self::pool_full(),
+                _ => return crate::readings::pool_full(),
             };
             ReadingError::new(code, detail)
         })?;

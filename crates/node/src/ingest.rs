@@ -134,7 +134,7 @@ async fn run(chain: Arc<Chain<Ctx>>, mut rx: mpsc::Receiver<Job>) {
         let (prepared, full): (Vec<_>, Vec<_>) =
             prepared.into_iter().zip(room).partition(|(_, room)| *room);
         for ((reading, _, _, answer), _) in full {
-            let error = Chain::<Ctx>::pool_full();
+            let error = crate::readings::pool_full();
             chain.reading_refused(&error);
             let seq = Some(reading.seq());
             let _ = answer.send(Err(Refused { error, seq }));

@@ -33,6 +33,14 @@ pub const REFUSED_READINGS_MEMORY: usize = 100_000;
 /// reading its device sent before it.
 pub const GOSSIP_HOLD_BLOCKS: u64 = 16;
 
+/// The refusal of a reading the pool has no room for.
+pub fn pool_full() -> verity_types::ReadingError {
+    verity_types::ReadingError::new(
+        RejectCode::PoolFull,
+        "the node's reading pool is full for this device or in total; retry later",
+    )
+}
+
 /// A reading waiting, and since when (for the pool-wait metric only).
 struct Pending {
     reading: Arc<Reading>,
@@ -447,42 +455,21 @@ pub async fn verify_in_parallel(items: Vec<(Arc<Reading>, PublicKey)>) -> Vec<bo
 /// Verifies many readings against their keys: Ed25519 in batches (falling back to one by one
 /// when a batch fails, to find the bad ones), P-256 one by one. Returns one verdict each.
 pub fn verify_batch(items: &[(Arc<Reading>, PublicKey)]) -> Vec<bool> {
-    use verity_types::Algorithm;
-    let mut out = vec![false; items.len()];
-    let mut batch = ed25519_zebra::batch::Verifier::new();
-    let mut in_batch = Vec::new();
     let messages: Vec<Vec<u8>> = items.iter().map(|(r, _)| r.signed_bytes()).collect();
-    for (i, (reading, key)) in items.iter().enumerate() {
-        if key.algorithm() != reading.algorithm() {
-            continue;
-        }
-        match key {
-            verity_types::PublicKey::Ed25519(pk) => {
-                let vk = ed25519_zebra::VerificationKeyBytes::from(*pk);
-                let sig = ed25519_zebra::Signature::from(reading.signature().0);
-                batch.queue((vk, sig, &messages[i]));
-                in_batch.push(i);
-            }
-            _ => {
-                debug_assert_eq!(key.algorithm(), Algorithm::P256);
-                out[i] = key.verify(&messages[i], reading.signature(), false).is_ok();
-            }
-        }
-    }
-    if in_batch.is_empty() {
-        return out;
-    }
-    if batch.verify(rand_core::OsRng).is_ok() {
-        for i in in_batch {
-            out[i] = true;
-        }
-    } else {
-        for i in in_batch {
-            out[i] = items[i]
-                .1
-                .verify(&messages[i], items[i].0.signature(), false)
-                .is_ok();
-        }
+    // A reading signed with another algorithm than its device's key fails without a check.
+    let matching: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].1.algorithm() == items[i].0.algorithm())
+        .collect();
+    let checks: Vec<(&PublicKey, &[u8], &verity_types::Signature)> = matching
+        .iter()
+        .map(|&i| (&items[i].1, messages[i].as_slice(), items[i].0.signature()))
+        .collect();
+    let mut out = vec![false; items.len()];
+    for (i, ok) in matching
+        .into_iter()
+        .zip(PublicKey::verify_many(&checks, false))
+    {
+        out[i] = ok;
     }
     out
 }

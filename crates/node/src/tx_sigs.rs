@@ -88,37 +88,12 @@ impl verity_ledger::SignatureCheck for TxSigCache {
 /// [SignedTransaction::verify_signature]). One verdict each.
 pub fn verify_txs(chain_id: &Hash, txs: &[SignedTransaction]) -> Vec<bool> {
     let messages: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_message(chain_id)).collect();
-    let mut out = vec![false; txs.len()];
-    let mut batch = ed25519_zebra::batch::Verifier::new();
-    let mut in_batch = Vec::new();
-    for (i, t) in txs.iter().enumerate() {
-        match &t.tx.signer {
-            PublicKey::Ed25519(pk) => {
-                let vk = ed25519_zebra::VerificationKeyBytes::from(*pk);
-                let sig = ed25519_zebra::Signature::from(t.signature.0);
-                batch.queue((vk, sig, &messages[i]));
-                in_batch.push(i);
-            }
-            key => out[i] = key.verify(&messages[i], &t.signature, true).is_ok(),
-        }
-    }
-    if in_batch.is_empty() {
-        return out;
-    }
-    if in_batch.len() > 1 && batch.verify(rand_core::OsRng).is_ok() {
-        for i in in_batch {
-            out[i] = true;
-        }
-    } else {
-        for i in in_batch {
-            out[i] = txs[i]
-                .tx
-                .signer
-                .verify(&messages[i], &txs[i].signature, true)
-                .is_ok();
-        }
-    }
-    out
+    let checks: Vec<(&PublicKey, &[u8], &verity_types::Signature)> = txs
+        .iter()
+        .zip(&messages)
+        .map(|(t, m)| (&t.tx.signer, m.as_slice(), &t.signature))
+        .collect();
+    PublicKey::verify_many(&checks, true)
 }
 
 /// Where a node verifies batches of transaction signatures: on a blocking thread in a running

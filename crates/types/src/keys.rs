@@ -248,6 +248,36 @@ impl PublicKey {
         }
     }
 
+    /// Verifies many signatures, each `(key, message, signature)`, with one verdict each, the
+    /// one [PublicKey::verify] gives it alone: Ed25519 ones in one batch (ZIP-215 both ways;
+    /// one by one when the batch fails, to find the bad ones), P-256 ones one by one.
+    pub fn verify_many(items: &[(&PublicKey, &[u8], &Signature)], low_s_only: bool) -> Vec<bool> {
+        let mut out = vec![false; items.len()];
+        let mut batch = ed25519_zebra::batch::Verifier::new();
+        let mut in_batch = Vec::new();
+        for (i, (key, msg, sig)) in items.iter().enumerate() {
+            match key {
+                Self::Ed25519(pk) => {
+                    let vk = ed25519_zebra::VerificationKeyBytes::from(*pk);
+                    batch.queue((vk, ed25519_zebra::Signature::from(sig.0), *msg));
+                    in_batch.push(i);
+                }
+                Self::P256(_) => out[i] = key.verify(msg, sig, low_s_only).is_ok(),
+            }
+        }
+        if in_batch.len() > 1 && batch.verify(rand_core::OsRng).is_ok() {
+            for i in in_batch {
+                out[i] = true;
+            }
+        } else {
+            for i in in_batch {
+                let (key, msg, sig) = items[i];
+                out[i] = key.verify(msg, sig, low_s_only).is_ok();
+            }
+        }
+        out
+    }
+
     /// The account id this key controls.
     pub fn account_id(&self) -> crate::AccountId {
         let digest = sha256_parts(&[
