@@ -2,12 +2,20 @@
 //! devices), into a fresh index and into one that already holds 200,000 readings, with the
 //! readings in their own store (data format 6: by id and by device) and all in `index.redb`
 //! (format 4). The cost of the format 4 layout grows with the index; that growth is why formats
-//! 5 and 6 exist.
+//! 5 and 6 exist. And indexing a finalized block of 1,000 transfers among 200 accounts, fresh
+//! and after 200,000 transfers, with the transaction entries in the store (format 8) and in
+//! `index.redb` (format 7).
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use verity_benches::{TIME_MS, key, reading};
-use verity_node::index::{FinalizedBlock, Index, IndexedReading};
-use verity_types::{Algorithm, Reading, SecretKey};
+use verity_node::{
+    index::{FinalizedBlock, Index, IndexedReading},
+    index_store::Holds,
+};
+use verity_types::{
+    AccountId, Algorithm, Hash, Reading, SecretKey,
+    receipt::{Movement, MovementKind, Receipt},
+};
 
 const DEVICES: usize = 100;
 const PER_BLOCK: usize = 1_000;
@@ -49,7 +57,7 @@ fn index(c: &mut Criterion) {
             let mut index = Index::open(&dir.path().join("index.redb")).expect("index opens");
             if apart {
                 index = index
-                    .with_reading_store(&dir.path().join("readings"), |_, _| {})
+                    .with_index_store(&dir.path().join("readings"), Holds::Readings, |_, _| {})
                     .expect("store opens");
             }
             for h in 1..=grown {
@@ -75,5 +83,101 @@ fn index(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, index);
+/// Accounts the transfers of [transfers] move money among.
+const ACCOUNTS: u64 = 200;
+
+/// The receipts of block `h` of 1,000 transfers, each from one account to another.
+fn transfers(h: u64) -> Vec<Receipt> {
+    let account = |n: u64| {
+        let mut a = [0u8; 20];
+        a[..8].copy_from_slice(&(n % ACCOUNTS).to_be_bytes());
+        AccountId(a)
+    };
+    let movement = |from: u64, to: u64, delta: i128| Movement {
+        account: account(from),
+        asset: "EUR".parse().expect("an asset code"),
+        delta,
+        counterparty: Some(account(to)),
+        kind: MovementKind::Transfer,
+        memo: String::new(),
+        balance_after: 1_000_000,
+    };
+    (0..PER_BLOCK as u64)
+        .map(|i| {
+            let n = h * PER_BLOCK as u64 + i;
+            let from = n.wrapping_mul(2_654_435_761) % ACCOUNTS;
+            let to = (from + 1 + n % (ACCOUNTS - 1)) % ACCOUNTS;
+            Receipt {
+                tx_id: tx_id(n),
+                index: i as u32,
+                outcome: "ok".into(),
+                movements: vec![movement(from, to, -125), movement(to, from, 125)],
+            }
+        })
+        .collect()
+}
+
+/// A transaction id spread like a hash's, from a counter (splitmix64 of each quarter).
+fn tx_id(n: u64) -> Hash {
+    let mut id = [0u8; 32];
+    for (i, chunk) in id.chunks_exact_mut(8).enumerate() {
+        let mut z = n
+            .wrapping_mul(4)
+            .wrapping_add(i as u64)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
+    }
+    Hash::from(id)
+}
+
+fn index_transfers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("index::index_block");
+    g.throughput(Throughput::Elements(PER_BLOCK as u64));
+    g.sample_size(10);
+    for (layout, apart) in [("format8", true), ("format7", false)] {
+        for grown in [0, GROWN_BLOCKS] {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let holds = if apart {
+                Holds::ReadingsAndTransactions
+            } else {
+                Holds::Readings
+            };
+            let index = Index::open(&dir.path().join("index.redb"))
+                .expect("index opens")
+                .with_index_store(&dir.path().join("store"), holds, |_, _| {})
+                .expect("store opens");
+            let put = |h: u64, receipts: &[Receipt]| {
+                index
+                    .index_finalized(&FinalizedBlock {
+                        receipts,
+                        ..FinalizedBlock::empty(h, TIME_MS + h)
+                    })
+                    .expect("the block is indexed")
+            };
+            for h in 1..=grown {
+                put(h, &transfers(h));
+            }
+            let mut h = grown;
+            let name = format!(
+                "transfers={PER_BLOCK},indexed={},layout={layout}",
+                grown * PER_BLOCK as u64
+            );
+            g.bench_function(name, |b| {
+                b.iter_batched(
+                    || {
+                        h += 1;
+                        (h, transfers(h))
+                    },
+                    |(h, receipts)| put(h, &receipts),
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, index, index_transfers);
 criterion_main!(benches);

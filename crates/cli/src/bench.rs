@@ -985,9 +985,12 @@ fn queries(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
     };
     let n: u64 = if args.quick { 100_000 } else { 1_000_000 };
     let dir = tempfile_dir("verity-bench-index")?;
-    // Laid out as a node's data folder keeps it (data format 6).
-    let index = Index::open(&dir.join("index.redb"))?
-        .with_reading_store(&dir.join("readings"), |_, _| {})?;
+    // Laid out as a new node's data folder keeps it (data format 8).
+    let index = Index::open(&dir.join("index.redb"))?.with_index_store(
+        &dir.join(verity_node::index_store::DIR),
+        verity_node::index_store::Holds::ReadingsAndTransactions,
+        |_, _| {},
+    )?;
     let account = AccountId([7; 20]);
     let other = AccountId([8; 20]);
     eprintln!("  queries: indexing {n} history entries of one account");

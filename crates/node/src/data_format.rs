@@ -7,17 +7,19 @@
 //! | 2 | finalized blocks are stored zstd-compressed ([BLOCK_COMPRESSION_LEVEL]) |
 //! | 3 | as 2, and the index keeps transaction receipts and history entries in a compact binary encoding instead of JSON |
 //! | 4 | as 3, and the index keeps a transaction's place in the chain with its receipt and one list of transactions per block, instead of three entries per transaction and one per movement |
-//! | 5 | as 4, and the entries that find readings by id are kept in a log-structured store of their own ([crate::reading_store], then in the folder `reading-ids`) instead of in `index.redb` |
+//! | 5 | as 4, and the entries that find readings by id are kept in a log-structured store of their own ([crate::index_store], then in the folder `reading-ids`) instead of in `index.redb` |
 //! | 6 | as 5, and that store (now the folder `readings`) keeps the committed readings by device too, instead of `index.redb` |
 //! | 7 | as 6, and the consensus cache of blocks not yet finalized is kept in files of [MARSHAL_VIEWS_PER_SECTION] views instead of 4,096 |
+//! | 8 | as 7, and the store (now the folder `index.lsm`) keeps transaction receipts, account histories and each block's list of transactions too, instead of `index.redb` |
 //!
 //! A new folder starts at [CURRENT]. A format 2 to 5 folder becomes format [UPGRADED] when a
 //! node opens it: its blocks are already compressed, the index reads the entries written
 //! before in their layout and writes the current one from then on, the readings kept by device
-//! in `index.redb` are moved into the store ([crate::index::Index::with_reading_store]), and a
+//! in `index.redb` are moved into the store ([crate::index::Index::with_index_store]), and a
 //! Verity that knows only the earlier formats then refuses the folder instead of misreading
 //! it. It does not become format 7: the size of the cache's files is fixed when they are
-//! first written. For the same reason a format 1 folder stays format 1: its blocks stay
+//! first written. Nor does a format 6 or 7 folder become format 8: its transaction entries
+//! stay in `index.redb`, where it keeps writing them. For the same reason a format 1 folder stays format 1: its blocks stay
 //! uncompressed and its index keeps writing JSON and every reading entry into `index.redb`.
 
 use std::{
@@ -28,7 +30,7 @@ use std::{
 };
 
 /// The format a new data folder is created with.
-pub const CURRENT: u32 = 7;
+pub const CURRENT: u32 = 8;
 
 /// The format a folder of format 2 to 5 becomes when a node opens it.
 pub const UPGRADED: u32 = 6;
@@ -69,10 +71,16 @@ impl DataFormat {
         self.0 >= 3
     }
 
-    /// Whether the index keeps readings in [crate::reading_store] (from format 6; formats 2
-    /// to 5 become 6 when opened).
-    pub fn readings_apart(self) -> bool {
-        self.0 >= 6
+    /// What the index keeps in its [crate::index_store] rather than in `index.redb`: readings
+    /// from format 6 (formats 2 to 5 become 6 when opened), transaction entries too from
+    /// format 8.
+    pub fn index_store(self) -> Option<crate::index_store::Holds> {
+        use crate::index_store::Holds;
+        match self.0 {
+            8.. => Some(Holds::ReadingsAndTransactions),
+            6 | 7 => Some(Holds::Readings),
+            _ => None,
+        }
     }
 
     /// Views per file of the consensus cache of blocks not yet finalized.
@@ -176,6 +184,7 @@ fn write_marker(data_dir: &Path, format: DataFormat) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index_store::Holds;
 
     #[test]
     fn a_new_folder_gets_the_current_format_and_keeps_it() {
@@ -183,7 +192,7 @@ mod tests {
         let f = open(dir.path()).unwrap();
         assert_eq!(f, DataFormat(CURRENT));
         assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
-        assert!(f.readings_apart());
+        assert_eq!(f.index_store(), Some(Holds::ReadingsAndTransactions));
         assert_eq!(
             f.marshal_views_per_section().get(),
             MARSHAL_VIEWS_PER_SECTION
@@ -201,7 +210,7 @@ mod tests {
         assert_eq!(f, DataFormat(1));
         assert_eq!(f.block_compression(), None);
         assert!(!f.compact_index());
-        assert!(!f.readings_apart());
+        assert_eq!(f.index_store(), None);
         // The guess is recorded, so it cannot change later.
         let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert_eq!(text.trim(), "1");
@@ -218,7 +227,7 @@ mod tests {
             assert_eq!(f, DataFormat(6), "from format {old}");
             assert_eq!(f.block_compression(), Some(BLOCK_COMPRESSION_LEVEL));
             assert!(f.compact_index());
-            assert!(f.readings_apart());
+            assert_eq!(f.index_store(), Some(Holds::Readings));
             assert_eq!(
                 f.marshal_views_per_section().get(),
                 FORMAT_6_MARSHAL_VIEWS_PER_SECTION
@@ -226,6 +235,22 @@ mod tests {
             let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
             assert_eq!(text.trim(), "6");
         }
+    }
+
+    #[test]
+    fn a_format_7_folder_stays_format_7_with_its_transactions_in_the_index_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
+        fs::write(dir.path().join(FILE_NAME), "7\n").unwrap();
+        let f = open(dir.path()).unwrap();
+        assert_eq!(f, DataFormat(7));
+        assert_eq!(f.index_store(), Some(Holds::Readings));
+        assert_eq!(
+            f.marshal_views_per_section().get(),
+            MARSHAL_VIEWS_PER_SECTION
+        );
+        let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(text.trim(), "7");
     }
 
     #[test]

@@ -8,12 +8,15 @@
 //! between is repaired when the block is executed again. The reading and device tables are
 //! keyed by what they describe and written with the same values when a block is indexed again,
 //! so they need no cutting. The entries that find readings are kept apart, in
-//! [crate::reading_store]: by id from data format 5, and the readings themselves, by device,
-//! from format 6. A block's entries there are written in one batch, made durable before the
-//! commit of its other entries, so a stop in between leaves its readings found (by id and
-//! among their device's) before its latest values, device events and transactions are; those
-//! follow when the block is indexed again. What is found is already final: the block is
-//! finalized, and so is each reading's verdict.
+//! [crate::index_store]: by id from data format 5, and the readings themselves, by device,
+//! from format 6; from format 8 the transaction entries too. A block's entries there are
+//! written in one batch, made durable before the commit of its other entries, so a stop in
+//! between leaves its readings found (by id and among their device's) before its latest
+//! values and device events are (and, in format 7 and before, its transactions); those
+//! follow when the block is indexed again. A format 8 block's transaction entries in the
+//! store are cut off like those in `index.redb`, first and durably, found from the block's
+//! list in the store. What is found
+//! is already final: the block is finalized, and so is each reading's verdict.
 //!
 //! A transaction costs three entries (data format 4): its receipt with its place in the chain,
 //! under its id, and one history entry per movement (two for a transfer); each block adds one
@@ -21,7 +24,7 @@
 //! must be cut off. Folders of earlier formats also hold per-transaction location and height
 //! entries (`txs`, per-transaction `height_txs`, `height_history`), which are still read and cut.
 
-use crate::reading_store::{self, ReadingStore};
+use crate::index_store::{self, BlockEntries, Holds, IndexStore, TxEntries, TxKeys};
 use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
 use redb::{
     Database, ReadableTable, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
@@ -58,11 +61,11 @@ const HEIGHT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("heig
 const TX_RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tx_receipts");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Reading id → its entry (see [write_readings]); from data format 5 these entries are kept in
-/// [ReadingStore] instead, and the ones written before are still read from here.
+/// [IndexStore] instead, and the ones written before are still read from here.
 const READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("readings");
 /// Device ‖ time ‖ seq → a committed reading ([StoredReading]); from data format 6 these
-/// entries are kept in [ReadingStore], and the ones of older folders are moved there when the
-/// folder is opened ([Index::with_reading_store]).
+/// entries are kept in [IndexStore], and the ones of older folders are moved there when the
+/// folder is opened ([Index::with_index_store]).
 const DEVICE_READINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_readings");
 const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
 const DEVICE_EVENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_events");
@@ -184,9 +187,9 @@ pub struct Index {
     /// Write receipts and history compactly in the layout of data format 4, or as JSON with
     /// per-transaction entries (format 1).
     compact: bool,
-    /// Where readings are kept from data format 6 (their by-id entries from format 5); before
-    /// it, in `index.redb`.
-    store: Option<ReadingStore>,
+    /// Where readings are kept from data format 6 (their by-id entries from format 5), and
+    /// transaction receipts, history and block lists from format 8; before, in `index.redb`.
+    store: Option<IndexStore>,
 }
 
 impl Index {
@@ -234,18 +237,23 @@ impl Index {
         self
     }
 
-    /// Makes this index keep readings in the store opened in `dir`, as data format 6 does
-    /// ([crate::reading_store]). The by-id entries written before in `index.redb` are still
-    /// read there; its by-device entries are moved into the store first, in batches, with
-    /// `progress` told how many have been copied and how many there are. A stop during the move
-    /// loses nothing: the entries leave `index.redb` only once all are durable in the store, and
-    /// copying them again writes the same values.
-    pub fn with_reading_store(
+    /// Makes this index keep what `holds` names in the store opened in `dir`
+    /// ([crate::index_store]): readings, as data formats 6 and 7 do, and with
+    /// [Holds::ReadingsAndTransactions] transaction receipts, account histories and block
+    /// lists as well, as data format 8 does (a folder whose `index.redb` already holds
+    /// transaction entries must not be opened that way: they would not be found). The reading
+    /// by-id entries written before in `index.redb` are still read there; its by-device entries
+    /// are moved into the store first, in batches, with `progress` told how many have been
+    /// copied and how many there are. A stop during the move loses nothing: the entries leave
+    /// `index.redb` only once all are durable in the store, and copying them again writes the
+    /// same values.
+    pub fn with_index_store(
         mut self,
         dir: &Path,
+        holds: Holds,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Self, IndexError> {
-        let store = ReadingStore::open(dir)?;
+        let store = IndexStore::open(dir, holds)?;
         let r = self.db.begin_read().map_err(ie)?;
         let old = r.open_table(DEVICE_READINGS).map_err(ie)?;
         let total = old.len().map_err(ie)?;
@@ -280,7 +288,16 @@ impl Index {
     /// Idempotent.
     pub fn index_finalized(&self, b: &FinalizedBlock<'_>) -> Result<(), IndexError> {
         let w = self.db.begin_write().map_err(ie)?;
-        write_block(&w, self.compact, b.height, b.timestamp_ms, b.receipts)?;
+        let txs = if self.txs_apart().is_some() {
+            Some(tx_entries(b.height, b.timestamp_ms, b.receipts))
+        } else {
+            write_block(&w, self.compact, b.height, b.timestamp_ms, b.receipts)?;
+            None
+        };
+        w.open_table(META)
+            .map_err(ie)?
+            .insert(INDEXED_HEIGHT, b.height)
+            .map_err(ie)?;
         crate::cheque_index::write_cheques(
             &w,
             b.height,
@@ -294,7 +311,11 @@ impl Index {
         match &self.store {
             // Durable before the commit of the block's other entries, so every by-id pointer
             // of a committed block leads somewhere.
-            Some(store) => store.write(by_id, by_device)?,
+            Some(store) => store.write(BlockEntries {
+                reading_ids: by_id,
+                device_readings: by_device,
+                txs,
+            })?,
             None => {
                 let mut ids = w.open_table(READINGS).map_err(ie)?;
                 for (id, v) in by_id {
@@ -309,8 +330,19 @@ impl Index {
         w.commit().map_err(ie)
     }
 
+    /// The store, if it keeps transaction entries (data format 8).
+    fn txs_apart(&self) -> Option<&IndexStore> {
+        self.store.as_ref().filter(|s| s.keeps_transactions())
+    }
+
     /// The receipt of a committed transaction: its outcome and movements of value.
     pub fn tx_receipt(&self, id: &Hash) -> Result<Option<ProvenReceipt>, IndexError> {
+        if let Some(store) = self.txs_apart() {
+            return store
+                .tx_receipt(&id.0)?
+                .map(|v| decode_receipt(&v))
+                .transpose();
+        }
         let r = self.db.begin_read().map_err(ie)?;
         let t = r.open_table(TX_RECEIPTS).map_err(ie)?;
         t.get(id.0.as_slice())
@@ -319,8 +351,13 @@ impl Index {
             .transpose()
     }
 
-    /// Removes everything indexed above `height` (repair after a crash).
+    /// Removes everything indexed above `height` (repair after a crash). The store's
+    /// transaction entries go first, durably: a stop before `index.redb` commits leaves its
+    /// entries above `height` to be cut when this runs again.
     pub fn truncate_above(&self, height: u64) -> Result<(), IndexError> {
+        if let Some(store) = self.txs_apart() {
+            store.remove_tx_entries(self.tx_entries_above(store, height)?)?;
+        }
         let w = self.db.begin_write().map_err(ie)?;
         {
             // Both key layouts of `height_txs` sort by height first: an 8-byte height sorts
@@ -382,8 +419,41 @@ impl Index {
         w.commit().map_err(ie)
     }
 
+    /// The keys of the store's transaction entries of the blocks above `height`: each
+    /// block's list, its transactions' receipts, and the history entries their movements
+    /// wrote, numbered in block order.
+    fn tx_entries_above(&self, store: &IndexStore, height: u64) -> Result<TxKeys, IndexError> {
+        let corrupt = || IndexError::Db("corrupt block transactions entry".into());
+        let mut keys = TxKeys::default();
+        for item in store.blocks_from(height.saturating_add(1))? {
+            let (k, ids) = item?;
+            let block =
+                u64::from_be_bytes(<[u8; 8]>::try_from(k.as_slice()).map_err(|_| corrupt())?);
+            if ids.len() % 32 != 0 {
+                return Err(corrupt());
+            }
+            let mut seq = 0u32;
+            for id in ids.chunks_exact(32) {
+                let receipt = store.tx_receipt(id)?.ok_or_else(corrupt)?;
+                for m in decode_receipt(&receipt)?.movements {
+                    keys.history.push(history_key(&m.account, block, seq));
+                    seq += 1;
+                }
+                keys.receipts.push(id.to_vec());
+            }
+            keys.blocks.push(k);
+        }
+        Ok(keys)
+    }
+
     /// Where a transaction was committed: (height, index in block).
     pub fn tx_location(&self, id: &Hash) -> Result<Option<(u64, u32)>, IndexError> {
+        if let Some(store) = self.txs_apart() {
+            return match store.tx_receipt(&id.0)? {
+                Some(v) => receipt_location(&v),
+                None => Ok(None),
+            };
+        }
         let r = self.db.begin_read().map_err(ie)?;
         let receipts = r.open_table(TX_RECEIPTS).map_err(ie)?;
         if let Some(v) = receipts.get(id.0.as_slice()).map_err(ie)?
@@ -404,8 +474,6 @@ impl Index {
         account: &AccountId,
         q: &HistoryQuery,
     ) -> Result<HistoryPage, IndexError> {
-        let r = self.db.begin_read().map_err(ie)?;
-        let t = r.open_table(HISTORY).map_err(ie)?;
         let mut lo = history_key(account, q.from_height.unwrap_or(0), 0);
         let mut hi = history_key(account, q.to_height.unwrap_or(u64::MAX), u32::MAX);
         let cursor_key = match &q.cursor {
@@ -425,16 +493,30 @@ impl Index {
         let mut last = None;
         let mut scanned = 0usize;
         let mut more = false;
+        let r = self.db.begin_read().map_err(ie)?;
+        let t = r.open_table(HISTORY).map_err(ie)?;
         if lo <= hi {
-            let range = t.range(lo.as_slice()..=hi.as_slice()).map_err(ie)?;
-            let items: Box<dyn Iterator<Item = _>> = if q.descending {
-                Box::new(range.rev())
-            } else {
-                Box::new(range)
-            };
+            let items: Box<dyn Iterator<Item = Result<index_store::Entry, IndexError>>> =
+                match self.txs_apart() {
+                    Some(store) => store.history_range(lo.to_vec()..=hi.to_vec(), q.descending)?,
+                    None => {
+                        let range =
+                            t.range(lo.as_slice()..=hi.as_slice())
+                                .map_err(ie)?
+                                .map(|item| {
+                                    let (k, v) = item.map_err(ie)?;
+                                    Ok((k.value().to_vec(), v.value().to_vec()))
+                                });
+                        if q.descending {
+                            Box::new(range.rev())
+                        } else {
+                            Box::new(range)
+                        }
+                    }
+                };
             for item in items {
-                let (k, v) = item.map_err(ie)?;
-                if cursor_key.is_some_and(|c| k.value() == c.as_slice()) {
+                let (k, v) = item?;
+                if cursor_key.is_some_and(|c| k == c.as_slice()) {
                     continue;
                 }
                 if entries.len() == q.limit || scanned == MAX_HISTORY_SCAN {
@@ -442,7 +524,7 @@ impl Index {
                     break;
                 }
                 scanned += 1;
-                let e = decode_history(k.value(), v.value())?;
+                let e = decode_history(&k, &v)?;
                 last = Some((e.height, e.seq));
                 // Block time never decreases with height, so past the time window nothing
                 // further can match.
@@ -724,7 +806,7 @@ impl Index {
         // Format 1 folders keep the device entries in index.redb, later ones in the store.
         let r = self.db.begin_read().map_err(ie)?;
         let t = r.open_table(DEVICE_READINGS).map_err(ie)?;
-        let entries: Box<dyn Iterator<Item = Result<reading_store::Entry, IndexError>> + '_> =
+        let entries: Box<dyn Iterator<Item = Result<index_store::Entry, IndexError>> + '_> =
             match &self.store {
                 Some(store) => store.device_range(lo.clone()..=hi.clone(), descending),
                 None => {
@@ -931,7 +1013,39 @@ fn history_entry(
     }
 }
 
-/// Writes a finalized block's transactions, receipts and history into `w`.
+/// The entries a finalized block's transactions add in the compact layout (data format 4
+/// on): each receipt with its place under its transaction's id, the block's list of
+/// transaction ids under its height, and each movement under account ‖ height ‖ seq, seq
+/// counting the block's movements in order.
+fn tx_entries(height: u64, timestamp_ms: u64, receipts: &[Receipt]) -> TxEntries {
+    let mut ids = Vec::with_capacity(32 * receipts.len());
+    let mut entries = TxEntries {
+        receipts: Vec::with_capacity(receipts.len()),
+        block: None,
+        history: Vec::with_capacity(2 * receipts.len()),
+    };
+    for r in receipts {
+        ids.extend_from_slice(&r.tx_id.0);
+        let v = encode_receipt(height, r.index, &r.outcome, &r.movements);
+        entries.receipts.push((r.tx_id, v));
+    }
+    if !ids.is_empty() {
+        entries.block = Some((height.to_be_bytes(), ids));
+    }
+    let movements = receipts
+        .iter()
+        .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)));
+    for (seq, (tx_id, m)) in movements.enumerate() {
+        let key = history_key(&m.account, height, seq as u32);
+        entries
+            .history
+            .push((key, encode_history(timestamp_ms, tx_id, m)));
+    }
+    entries
+}
+
+/// Writes a finalized block's transactions, receipts and history into `w` (data formats 1
+/// to 7).
 fn write_block(
     w: &WriteTransaction,
     compact: bool,
@@ -939,38 +1053,28 @@ fn write_block(
     timestamp_ms: u64,
     receipts: &[Receipt],
 ) -> Result<(), IndexError> {
-    if compact {
-        let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
-        let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
-        let mut history = w.open_table(HISTORY).map_err(ie)?;
-        let movements = receipts
-            .iter()
-            .flat_map(|r| r.movements.iter().map(move |m| (&r.tx_id, m)));
-        let mut ids = Vec::with_capacity(32 * receipts.len());
-        for r in receipts {
-            ids.extend_from_slice(&r.tx_id.0);
-            let v = encode_receipt(height, r.index, &r.outcome, &r.movements);
-            tx_receipts
-                .insert(r.tx_id.0.as_slice(), v.as_slice())
-                .map_err(ie)?;
-        }
-        if !ids.is_empty() {
-            height_txs
-                .insert(height.to_be_bytes().as_slice(), ids.as_slice())
-                .map_err(ie)?;
-        }
-        for (seq, (tx_id, m)) in movements.enumerate() {
-            let key = history_key(&m.account, height, seq as u32);
-            let value = encode_history(timestamp_ms, tx_id, m);
-            history
-                .insert(key.as_slice(), value.as_slice())
-                .map_err(ie)?;
-        }
-    } else {
-        write_block_json(w, height, timestamp_ms, receipts)?;
+    if !compact {
+        return write_block_json(w, height, timestamp_ms, receipts);
     }
-    let mut meta = w.open_table(META).map_err(ie)?;
-    meta.insert(INDEXED_HEIGHT, height).map_err(ie)?;
+    let entries = tx_entries(height, timestamp_ms, receipts);
+    let mut tx_receipts = w.open_table(TX_RECEIPTS).map_err(ie)?;
+    for (id, v) in &entries.receipts {
+        tx_receipts
+            .insert(id.0.as_slice(), v.as_slice())
+            .map_err(ie)?;
+    }
+    if let Some((height, ids)) = &entries.block {
+        let mut height_txs = w.open_table(HEIGHT_TXS).map_err(ie)?;
+        height_txs
+            .insert(height.as_slice(), ids.as_slice())
+            .map_err(ie)?;
+    }
+    let mut history = w.open_table(HISTORY).map_err(ie)?;
+    for (key, value) in &entries.history {
+        history
+            .insert(key.as_slice(), value.as_slice())
+            .map_err(ie)?;
+    }
     Ok(())
 }
 
@@ -1502,7 +1606,9 @@ mod tests {
 
     fn with_store(index: Index, dir: &Path) -> Index {
         index
-            .with_reading_store(&dir.join("readings"), |_, _| panic!("nothing to move"))
+            .with_index_store(&dir.join("readings"), Holds::Readings, |_, _| {
+                panic!("nothing to move")
+            })
             .unwrap()
     }
 
@@ -1572,7 +1678,7 @@ mod tests {
         // A stop during an earlier move left some entries copied already: copying them again
         // changes nothing.
         {
-            let store = ReadingStore::open(&dir.path().join("readings")).unwrap();
+            let store = IndexStore::open(&dir.path().join("readings"), Holds::Readings).unwrap();
             let key = device_reading_key(a.device(), reading_time_ms(&a), a.seq());
             let old = Index::open(&dir.path().join("index.redb")).unwrap();
             let r = old.db.begin_read().unwrap();
@@ -1585,9 +1691,11 @@ mod tests {
         let mut told = Vec::new();
         let index = Index::open(&dir.path().join("index.redb"))
             .unwrap()
-            .with_reading_store(&dir.path().join("readings"), |done, total| {
-                told.push((done, total))
-            })
+            .with_index_store(
+                &dir.path().join("readings"),
+                Holds::Readings,
+                |done, total| told.push((done, total)),
+            )
             .unwrap();
         assert_eq!(told.last(), Some(&(2, 2)), "progress: {told:?}");
         assert_eq!(redb_len(&index, DEVICE_READINGS), 0);
@@ -1661,7 +1769,11 @@ mod tests {
                 .store
                 .as_ref()
                 .unwrap()
-                .write(by_id, by_device)
+                .write(BlockEntries {
+                    reading_ids: by_id,
+                    device_readings: by_device,
+                    txs: None,
+                })
                 .unwrap();
             // `w` is dropped without a commit.
         }
@@ -1687,12 +1799,220 @@ mod tests {
                 .store
                 .as_ref()
                 .unwrap()
-                .write(vec![(a.id(), bad.clone())], vec![])
+                .write(BlockEntries {
+                    reading_ids: vec![(a.id(), bad.clone())],
+                    ..BlockEntries::default()
+                })
                 .unwrap();
             assert!(
                 matches!(index.reading(&a.id()), Err(IndexError::Db(_))),
                 "{bad:?}"
             );
+        }
+    }
+
+    /// A data format 8 index: transaction entries in the store.
+    fn with_tx_store(dir: &Path) -> Index {
+        Index::open(&dir.join("index.redb"))
+            .unwrap()
+            .with_index_store(
+                &dir.join(index_store::DIR),
+                Holds::ReadingsAndTransactions,
+                |_, _| panic!("nothing to move"),
+            )
+            .unwrap()
+    }
+
+    /// Blocks 1 to `blocks` of transfers among `accounts` accounts, `per_block` each, at
+    /// block times one second apart; the same every time it is called.
+    fn transfer_blocks(blocks: u64, per_block: u32, accounts: u8) -> Vec<(u64, Vec<Receipt>)> {
+        let mut n = 0u32;
+        (1..=blocks)
+            .map(|h| {
+                let receipts = (0..per_block)
+                    .map(|i| {
+                        n += 1;
+                        let from = (n % accounts as u32) as u8 + 1;
+                        let to = (n * 7 % accounts as u32) as u8 + 1;
+                        let mut id = [0u8; 32];
+                        id[..4].copy_from_slice(&n.to_be_bytes());
+                        let mut r = receipt(0, i);
+                        r.tx_id = Hash::from(id);
+                        r.movements = vec![
+                            movement(from, to, -(n as i128), 1_000_000 - n as u64),
+                            movement(to, from, n as i128, n as u64),
+                        ];
+                        if n.is_multiple_of(5) {
+                            r.movements[0].kind = MovementKind::Mint;
+                            r.movements.truncate(1);
+                        }
+                        r
+                    })
+                    .collect();
+                (h, receipts)
+            })
+            .collect()
+    }
+
+    fn index_blocks(index: &Index, blocks: &[(u64, Vec<Receipt>)]) {
+        for (h, receipts) in blocks {
+            index
+                .index_finalized(&FinalizedBlock {
+                    receipts,
+                    ..FinalizedBlock::empty(*h, h * 1_000)
+                })
+                .unwrap();
+        }
+    }
+
+    /// In data format 8 a block's receipts, list and history go to the store, none to
+    /// `index.redb`; they read back as the same receipts, places and history, after reopening
+    /// too.
+    #[test]
+    fn transactions_kept_in_the_store_read_back_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = transfer_blocks(6, 9, 4);
+        let reference = tempfile::tempdir().unwrap();
+        let old = Index::open(&reference.path().join("index.redb")).unwrap();
+        index_blocks(&old, &blocks);
+        {
+            let index = with_tx_store(dir.path());
+            index_blocks(&index, &blocks);
+            for t in [TX_RECEIPTS, HISTORY, HEIGHT_TXS] {
+                assert_eq!(redb_len(&index, t), 0);
+            }
+            assert_eq!(index.indexed_height().unwrap(), Some(6));
+        }
+        let index = with_tx_store(dir.path());
+        for (h, receipts) in &blocks {
+            for r in receipts {
+                let (height, i, got) = located(&index, r).expect("committed");
+                assert_eq!((height, i), (*h, r.index));
+                assert_eq!((got.outcome.as_str(), &got.movements), ("ok", &r.movements));
+            }
+        }
+        assert_eq!(index.tx_location(&Hash::from([0xee; 32])).unwrap(), None);
+        for account in 1..=4 {
+            let got = all_history(&index, account);
+            assert!(!got.is_empty());
+            assert_eq!(got, all_history(&old, account), "account {account}");
+        }
+    }
+
+    /// The same blocks in either layout give the same history pages, for every query shape a
+    /// client can ask: both orders, paging by cursor, height and time windows, filters.
+    #[test]
+    fn history_pages_are_the_same_in_either_layout() {
+        let blocks = transfer_blocks(40, 25, 6);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let redb = Index::open(&a.path().join("index.redb")).unwrap();
+        let store = with_tx_store(b.path());
+        index_blocks(&redb, &blocks);
+        index_blocks(&store, &blocks);
+        let queries = [
+            HistoryQuery::default(),
+            HistoryQuery {
+                descending: true,
+                ..Default::default()
+            },
+            HistoryQuery {
+                from_height: Some(7),
+                to_height: Some(30),
+                ..Default::default()
+            },
+            HistoryQuery {
+                from_ms: Some(12_000),
+                to_ms: Some(25_000),
+                descending: true,
+                ..Default::default()
+            },
+            HistoryQuery {
+                direction: Some("out".into()),
+                counterparty: Some(AccountId([3; 20])),
+                ..Default::default()
+            },
+            HistoryQuery {
+                kind: Some("mint".into()),
+                descending: true,
+                ..Default::default()
+            },
+        ];
+        for account in 1..=6 {
+            let account = AccountId([account; 20]);
+            for q in &queries {
+                // Small pages, followed to the end by their cursors.
+                let mut q = HistoryQuery {
+                    limit: 7,
+                    ..q.clone()
+                };
+                let mut pages = 0;
+                loop {
+                    let x = redb.history(&account, &q).unwrap();
+                    let y = store.history(&account, &q).unwrap();
+                    assert_eq!(x.entries, y.entries, "{q:?}");
+                    assert_eq!(x.next_cursor, y.next_cursor, "{q:?}");
+                    pages += 1;
+                    match x.next_cursor {
+                        Some(c) => q.cursor = Some(c),
+                        None => break,
+                    }
+                }
+                assert!(pages > 1 || q.kind.is_some() || q.counterparty.is_some());
+            }
+        }
+    }
+
+    /// Cutting off the blocks above a height removes their receipts, lists and history from
+    /// the store, and nothing at or below it; a block whose store entries were written but
+    /// whose `index.redb` commit never happened is cut too, and indexed again as it was.
+    #[test]
+    fn truncation_cuts_the_store_s_transactions_above_the_height_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = transfer_blocks(5, 4, 3);
+        let index = with_tx_store(dir.path());
+        index_blocks(&index, &blocks[..4]);
+        // Block 5 reached the store only: a stop came before index.redb committed it.
+        let (h5, r5) = &blocks[4];
+        index
+            .store
+            .as_ref()
+            .unwrap()
+            .write(BlockEntries {
+                txs: Some(tx_entries(*h5, h5 * 1_000, r5)),
+                ..BlockEntries::default()
+            })
+            .unwrap();
+        assert_eq!(index.indexed_height().unwrap(), Some(4));
+        assert!(located(&index, &r5[0]).is_some());
+
+        index.truncate_above(3).unwrap();
+        assert_eq!(index.indexed_height().unwrap(), Some(3));
+        for (h, receipts) in &blocks {
+            for r in receipts {
+                assert_eq!(located(&index, r).is_some(), *h <= 3, "height {h}");
+            }
+        }
+        for account in 1..=3 {
+            let history = all_history(&index, account);
+            assert!(!history.is_empty());
+            assert!(history.iter().all(|e| e.height <= 3), "{history:?}");
+        }
+        let store = index.store.as_ref().unwrap();
+        assert_eq!(store.blocks_from(4).unwrap().count(), 0);
+        assert_eq!(store.blocks_from(0).unwrap().count(), 3);
+
+        // Indexed again, blocks 4 and 5 read back as a never-interrupted index has them.
+        index_blocks(&index, &blocks[3..]);
+        let reference = tempfile::tempdir().unwrap();
+        let whole = with_tx_store(reference.path());
+        index_blocks(&whole, &blocks);
+        for account in 1..=3 {
+            assert_eq!(all_history(&index, account), all_history(&whole, account));
+        }
+        for (_, receipts) in &blocks {
+            for r in receipts {
+                assert_eq!(located(&index, r), located(&whole, r));
+            }
         }
     }
 }

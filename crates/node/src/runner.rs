@@ -86,10 +86,10 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     if !format.compact_index() {
         index = index.writing_json_entries();
     }
-    if format.readings_apart() {
-        let dir = crate::reading_store::folder(&config.node.data_dir)?;
+    if let Some(holds) = format.index_store() {
+        let dir = crate::index_store::folder(&config.node.data_dir, holds)?;
         let mut shown = 0;
-        index = index.with_reading_store(&dir, |done, total| {
+        index = index.with_index_store(&dir, holds, |done, total| {
             // Every tenth of the way, and when done.
             let tenths = done * 10 / total.max(1);
             if tenths > shown || done == total {

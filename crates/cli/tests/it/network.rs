@@ -92,13 +92,40 @@ fn validator_with_empty_disk_syncs_the_whole_chain() {
         current.trim(),
         verity_node::data_format::CURRENT.to_string()
     );
-    let v = net.client(2).account(&bob).unwrap();
-    assert_eq!(v["balances"][0]["amount"], "77");
-    let found = net
-        .client(2)
-        .get(&format!("/v1/txs/{}", hex::encode(tx.id().0)))
-        .unwrap();
-    assert_eq!(found["status"], "committed");
+    // A format 7 disk keeps its transaction entries in index.redb and its readings in
+    // `readings/`, and answers as the current format does.
+    net.kill_node(3);
+    let data7 = net.node_dir(3).join("data");
+    std::fs::remove_dir_all(&data7).unwrap();
+    std::fs::create_dir_all(&data7).unwrap();
+    std::fs::write(data7.join("format"), "7\n").unwrap();
+    let h = net.height(0).unwrap();
+    net.start_node(3);
+    net.wait_height(3, h, Duration::from_secs(180));
+    net.assert_agree(&[0, 1, 2, 3]);
+    assert_eq!(
+        std::fs::read_to_string(data7.join("format")).unwrap(),
+        "7\n"
+    );
+    assert!(data7.join("readings").is_dir());
+    assert!(!data7.join("index.lsm").exists());
+    assert!(net.node_dir(0).join("data/index.lsm").is_dir());
+    for node in [2, 3, 0] {
+        let v = net.client(node).account(&bob).unwrap();
+        assert_eq!(v["balances"][0]["amount"], "77", "node {node}");
+        let found = net
+            .client(node)
+            .get(&format!("/v1/txs/{}", hex::encode(tx.id().0)))
+            .unwrap();
+        assert_eq!(found["status"], "committed", "node {node}");
+        let history = net
+            .client(node)
+            .get(&format!("/v1/accounts/{bob}/history"))
+            .unwrap();
+        let entries = history["entries"].as_array().expect("history entries");
+        assert_eq!(entries.len(), 1, "node {node}: {history}");
+        assert_eq!(entries[0]["delta"], "77", "node {node}");
+    }
 }
 
 #[test]

@@ -34,6 +34,7 @@ use verity_node::{
     engine::{self, Channels, EngineConfig, MarshalMailbox, NAMESPACE, channel},
     gossip,
     index::Index,
+    index_store::Holds,
     pool::Pool,
     readings::ReadingPool,
 };
@@ -764,9 +765,16 @@ async fn start_validator(
         broadcast: regs.next().unwrap(),
         backfill: regs.next().unwrap(),
     };
-    // As a data format 7 node keeps it: readings in a store of their own.
+    // As a data format 8 node keeps it: readings and transaction entries in a store of their
+    // own.
     let index = Index::open(index_path)
-        .and_then(|i| i.with_reading_store(&index_path.with_extension("readings"), |_, _| {}))
+        .and_then(|i| {
+            i.with_index_store(
+                &index_path.with_extension("lsm"),
+                Holds::ReadingsAndTransactions,
+                |_, _| {},
+            )
+        })
         .map_err(|e| e.to_string())?;
     let (ready_tx, ready_rx) = futures::channel::oneshot::channel();
     let manager = oracle.manager();
