@@ -18,8 +18,10 @@
 //! in `index.redb` are moved into the store ([crate::index::Index::with_index_store]), and a
 //! Verity that knows only the earlier formats then refuses the folder instead of misreading
 //! it. It does not become format 7: the size of the cache's files is fixed when they are
-//! first written. Nor does a format 6 or 7 folder become format 8: its transaction entries
-//! stay in `index.redb`, where it keeps writing them. For the same reason a format 1 folder stays format 1: its blocks stay
+//! first written. A format 7 folder becomes format 8 when a node opens it, once its index has
+//! moved its transaction entries into the store ([crate::runner::open_index]); a format 6
+//! folder stays format 6, with its transaction entries in `index.redb`, since format 8 has the
+//! cache files of format 7. For the same reason a format 1 folder stays format 1: its blocks stay
 //! uncompressed and its index keeps writing JSON and every reading entry into `index.redb`.
 
 use std::{
@@ -34,6 +36,10 @@ pub const CURRENT: u32 = 8;
 
 /// The format a folder of format 2 to 5 becomes when a node opens it.
 pub const UPGRADED: u32 = 6;
+
+/// The format whose folders become [CURRENT] once their index has moved its transaction
+/// entries into its store ([crate::runner::open_index]); until then they stay this format.
+pub const MOVES_TO_CURRENT: u32 = 7;
 
 /// Views per file of the consensus cache of blocks not yet finalized from format 7
 /// ([crate::engine::MARSHAL_VIEW_RETENTION] views are kept, and a file goes once all its
@@ -171,6 +177,15 @@ pub fn open(data_dir: &Path) -> Result<DataFormat, DataFormatError> {
     }
 }
 
+/// Records that `data_dir` is now of `format`, once what the format needs is in place.
+pub fn upgrade(data_dir: &Path, format: DataFormat) -> Result<DataFormat, DataFormatError> {
+    write_marker(data_dir, format).map_err(|source| DataFormatError::Io {
+        path: data_dir.join(FILE_NAME),
+        source,
+    })?;
+    Ok(format)
+}
+
 /// Writes the marker so that a crash leaves either no marker or a whole one.
 fn write_marker(data_dir: &Path, format: DataFormat) -> io::Result<()> {
     let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
@@ -238,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_format_7_folder_stays_format_7_with_its_transactions_in_the_index_file() {
+    fn a_format_7_folder_reads_as_format_7_until_its_transactions_have_moved() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("storage/node-blocks-freezer-value")).unwrap();
         fs::write(dir.path().join(FILE_NAME), "7\n").unwrap();

@@ -24,7 +24,7 @@
 //! must be cut off. Folders of earlier formats also hold per-transaction location and height
 //! entries (`txs`, per-transaction `height_txs`, `height_history`), which are still read and cut.
 
-use crate::index_store::{self, BlockEntries, Holds, IndexStore, TxEntries, TxKeys};
+use crate::index_store::{self, BlockEntries, Holds, Imported, IndexStore, TxEntries, TxKeys};
 use commonware_codec::{Copying, DecodeExt as _, EncodeSize as _, Write as _};
 use redb::{
     Database, ReadableTable, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
@@ -71,6 +71,9 @@ const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
 const DEVICE_EVENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_events");
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 const INDEXED_HEIGHT: &str = "indexed_height";
+
+/// A table of byte keys and values.
+type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]
@@ -240,13 +243,15 @@ impl Index {
     /// Makes this index keep what `holds` names in the store opened in `dir`
     /// ([crate::index_store]): readings, as data formats 6 and 7 do, and with
     /// [Holds::ReadingsAndTransactions] transaction receipts, account histories and block
-    /// lists as well, as data format 8 does (a folder whose `index.redb` already holds
-    /// transaction entries must not be opened that way: they would not be found). The reading
-    /// by-id entries written before in `index.redb` are still read there; its by-device entries
-    /// are moved into the store first, in batches, with `progress` told how many have been
-    /// copied and how many there are. A stop during the move loses nothing: the entries leave
-    /// `index.redb` only once all are durable in the store, and copying them again writes the
-    /// same values.
+    /// lists as well, as data format 8 does. The reading by-id entries written before in
+    /// `index.redb` are still read there; the other entries the store now keeps are moved
+    /// into it first (by-device readings, and with [Holds::ReadingsAndTransactions] the
+    /// transaction entries a format 7 folder wrote), in batches, with `progress` told how many
+    /// have been copied and how many there are. A stop during the move loses nothing: the
+    /// entries leave `index.redb` only once all are durable in the store, and copying them
+    /// again writes the same values. Transaction entries in a layout older than data format 4
+    /// (format 3 and before) cannot be moved: that is an error, and nothing leaves
+    /// `index.redb`.
     pub fn with_index_store(
         mut self,
         dir: &Path,
@@ -254,24 +259,59 @@ impl Index {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Self, IndexError> {
         let store = IndexStore::open(dir, holds)?;
-        let r = self.db.begin_read().map_err(ie)?;
-        let old = r.open_table(DEVICE_READINGS).map_err(ie)?;
-        let total = old.len().map_err(ie)?;
-        if total > 0 {
-            let entries = old.iter().map_err(ie)?.map(|item| {
-                let (k, v) = item.map_err(ie)?;
-                Ok((k.value().to_vec(), v.value().to_vec()))
-            });
-            store.import_device_entries(entries, |done| progress(done, total))?;
-            drop(old);
-            drop(r);
-            let w = self.db.begin_write().map_err(ie)?;
-            w.delete_table(DEVICE_READINGS).map_err(ie)?;
-            w.open_table(DEVICE_READINGS).map_err(ie)?;
-            w.commit().map_err(ie)?;
-            // Give the pages the entries held back to the file system.
-            self.db.compact().map_err(ie)?;
+        let mut moved: Vec<(Table, Imported)> = vec![(DEVICE_READINGS, Imported::DeviceReadings)];
+        if holds == Holds::ReadingsAndTransactions {
+            moved.extend([
+                (TX_RECEIPTS, Imported::TxReceipts),
+                (HEIGHT_TXS, Imported::BlockTxs),
+                (HISTORY, Imported::History),
+            ]);
         }
+        let r = self.db.begin_read().map_err(ie)?;
+        let mut total = 0;
+        for (table, _) in &moved {
+            total += r.open_table(*table).map_err(ie)?.len().map_err(ie)?;
+        }
+        if holds == Holds::ReadingsAndTransactions {
+            let legacy = r.open_table(TXS).map_err(ie)?.len().map_err(ie)?
+                + r.open_table(HEIGHT_HISTORY)
+                    .map_err(ie)?
+                    .len()
+                    .map_err(ie)?;
+            if legacy > 0 {
+                return Err(IndexError::Db(
+                    "index.redb holds transaction entries written before data format 4, \
+                     which the store cannot keep"
+                        .into(),
+                ));
+            }
+        }
+        if total == 0 {
+            self.store = Some(store);
+            return Ok(self);
+        }
+        let mut done_before = 0;
+        for (table, into) in &moved {
+            let t = r.open_table(*table).map_err(ie)?;
+            let into = *into;
+            let entries = t.iter().map_err(ie)?.map(|item| {
+                let (k, v) = item.map_err(ie)?;
+                let (k, v) = (k.value().to_vec(), v.value().to_vec());
+                movable(into, &k, &v)?;
+                Ok((k, v))
+            });
+            done_before +=
+                store.import(into, entries, |done| progress(done_before + done, total))?;
+        }
+        drop(r);
+        let w = self.db.begin_write().map_err(ie)?;
+        for (table, _) in &moved {
+            w.delete_table(*table).map_err(ie)?;
+            w.open_table(*table).map_err(ie)?;
+        }
+        w.commit().map_err(ie)?;
+        // Give the pages the entries held back to the file system.
+        self.db.compact().map_err(ie)?;
         self.store = Some(store);
         Ok(self)
     }
@@ -1013,6 +1053,25 @@ fn history_entry(
     }
 }
 
+/// Checks that an entry of `index.redb` is in the layout the store keeps for `into`: the
+/// layout of data format 4 on for transaction entries (a located receipt, a block's list
+/// under its 8-byte height, a compact history entry).
+fn movable(into: Imported, key: &[u8], value: &[u8]) -> Result<(), IndexError> {
+    let fits = match into {
+        Imported::DeviceReadings => true,
+        Imported::TxReceipts => key.len() == 32 && receipt_location(value)?.is_some(),
+        Imported::BlockTxs => key.len() == 8 && value.len().is_multiple_of(32),
+        Imported::History => key.len() == 32 && value.first() == Some(&COMPACT),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(IndexError::Db(format!(
+            "index.redb holds a {into:?} entry in a layout the store cannot keep"
+        )))
+    }
+}
+
 /// The entries a finalized block's transactions add in the compact layout (data format 4
 /// on): each receipt with its place under its transaction's id, the block's list of
 /// transaction ids under its height, and each movement under account ‖ height ‖ seq, seq
@@ -1249,7 +1308,7 @@ mod tests {
         }
     }
 
-    fn all_history(index: &Index, account: u8) -> Vec<HistoryEntry> {
+    pub(super) fn all_history(index: &Index, account: u8) -> Vec<HistoryEntry> {
         let q = HistoryQuery {
             limit: 100,
             ..Default::default()
@@ -1356,7 +1415,7 @@ mod tests {
         );
     }
 
-    fn located(index: &Index, r: &Receipt) -> Option<(u64, u32, ProvenReceipt)> {
+    pub(super) fn located(index: &Index, r: &Receipt) -> Option<(u64, u32, ProvenReceipt)> {
         let place = index.tx_location(&r.tx_id).unwrap();
         let receipt = index.tx_receipt(&r.tx_id).unwrap();
         assert_eq!(place.is_some(), receipt.is_some(), "{place:?} {receipt:?}");
@@ -1552,7 +1611,7 @@ mod tests {
         ));
     }
 
-    fn signed(seq: u64) -> Reading {
+    pub(super) fn signed(seq: u64) -> Reading {
         use verity_types::{
             Algorithm, SecretKey,
             reading::{
@@ -1576,7 +1635,7 @@ mod tests {
     }
 
     /// Indexes at `height` one committed and one rejected reading.
-    fn index_two(index: &Index, height: u64, committed: &Reading, rejected: &Reading) {
+    pub(super) fn index_two(index: &Index, height: u64, committed: &Reading, rejected: &Reading) {
         let readings = [
             IndexedReading {
                 reading: committed,
@@ -1597,7 +1656,10 @@ mod tests {
             .unwrap();
     }
 
-    fn found(index: &Index, r: &Reading) -> Option<(u64, u32, Option<RejectCode>, Vec<u8>)> {
+    pub(super) fn found(
+        index: &Index,
+        r: &Reading,
+    ) -> Option<(u64, u32, Option<RejectCode>, Vec<u8>)> {
         index
             .reading(&r.id())
             .unwrap()
@@ -1612,7 +1674,7 @@ mod tests {
             .unwrap()
     }
 
-    fn redb_len(index: &Index, table: TableDefinition<&[u8], &[u8]>) -> u64 {
+    pub(super) fn redb_len(index: &Index, table: TableDefinition<&[u8], &[u8]>) -> u64 {
         let r = index.db.begin_read().unwrap();
         r.open_table(table).unwrap().len().unwrap()
     }
@@ -1685,7 +1747,11 @@ mod tests {
             let t = r.open_table(DEVICE_READINGS).unwrap();
             let stored = t.get(key.as_slice()).unwrap().unwrap().value().to_vec();
             store
-                .import_device_entries(std::iter::once(Ok((key, stored))), |_| {})
+                .import(
+                    Imported::DeviceReadings,
+                    std::iter::once(Ok((key, stored))),
+                    |_| {},
+                )
                 .unwrap();
         }
         let mut told = Vec::new();
@@ -1812,7 +1878,7 @@ mod tests {
     }
 
     /// A data format 8 index: transaction entries in the store.
-    fn with_tx_store(dir: &Path) -> Index {
+    pub(super) fn with_tx_store(dir: &Path) -> Index {
         Index::open(&dir.join("index.redb"))
             .unwrap()
             .with_index_store(
@@ -1825,7 +1891,11 @@ mod tests {
 
     /// Blocks 1 to `blocks` of transfers among `accounts` accounts, `per_block` each, at
     /// block times one second apart; the same every time it is called.
-    fn transfer_blocks(blocks: u64, per_block: u32, accounts: u8) -> Vec<(u64, Vec<Receipt>)> {
+    pub(super) fn transfer_blocks(
+        blocks: u64,
+        per_block: u32,
+        accounts: u8,
+    ) -> Vec<(u64, Vec<Receipt>)> {
         let mut n = 0u32;
         (1..=blocks)
             .map(|h| {
@@ -1854,7 +1924,7 @@ mod tests {
             .collect()
     }
 
-    fn index_blocks(index: &Index, blocks: &[(u64, Vec<Receipt>)]) {
+    pub(super) fn index_blocks(index: &Index, blocks: &[(u64, Vec<Receipt>)]) {
         for (h, receipts) in blocks {
             index
                 .index_finalized(&FinalizedBlock {
@@ -2014,5 +2084,142 @@ mod tests {
                 assert_eq!(located(&index, r), located(&whole, r));
             }
         }
+    }
+}
+
+/// The move of a format 7 folder's transaction entries, as a node opens the folder.
+#[cfg(test)]
+mod format_7_to_8 {
+    use super::tests::*;
+    use super::*;
+    use crate::data_format::{self, DataFormat};
+
+    fn marker(data: &Path) -> String {
+        std::fs::read_to_string(data.join(data_format::FILE_NAME)).unwrap()
+    }
+
+    /// A format 7 folder (transaction entries in `index.redb`, readings in `readings/`)
+    /// becomes format 8: its receipts, block lists and histories move into the store, which
+    /// takes the format 8 folder's name, and everything reads back as an index written in
+    /// format 8 from the start has it, including what a stop during an earlier move had
+    /// already copied; it is then cut and written as a format 8 index is.
+    #[test]
+    fn a_format_7_folder_moves_its_transactions_into_the_store_and_becomes_format_8() {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path();
+        std::fs::write(data.join(data_format::FILE_NAME), "7\n").unwrap();
+        let blocks = transfer_blocks(30, 40, 5);
+        let (committed, rejected) = (signed(1), signed(2));
+        {
+            let index = Index::open(&data.join("index.redb"))
+                .unwrap()
+                .with_index_store(
+                    &data.join(index_store::READINGS_DIR),
+                    Holds::Readings,
+                    |_, _| panic!("nothing to move"),
+                )
+                .unwrap();
+            index_blocks(&index, &blocks);
+            index_two(&index, 31, &committed, &rejected);
+            assert_eq!(redb_len(&index, HISTORY), 30 * 40 * 2 - 30 * 8);
+        }
+        // A stop during an earlier move had copied one receipt already.
+        {
+            let old = Index::open(&data.join("index.redb")).unwrap();
+            let r = old.db.begin_read().unwrap();
+            let t = r.open_table(TX_RECEIPTS).unwrap();
+            let (k, v) = t.first().unwrap().unwrap();
+            let store = IndexStore::open(
+                &data.join(index_store::READINGS_DIR),
+                Holds::ReadingsAndTransactions,
+            )
+            .unwrap();
+            let entry = (k.value().to_vec(), v.value().to_vec());
+            store
+                .import(Imported::TxReceipts, std::iter::once(Ok(entry)), |_| {})
+                .unwrap();
+        }
+        let reference = tempfile::tempdir().unwrap();
+        let whole = with_tx_store(reference.path());
+        index_blocks(&whole, &blocks);
+
+        let (index, format) = crate::runner::open_index(data, 1 << 20).unwrap();
+        assert_eq!(format, DataFormat(8));
+        assert_eq!(marker(data).trim(), "8");
+        assert!(!data.join(index_store::READINGS_DIR).exists());
+        assert!(data.join(index_store::DIR).is_dir());
+        for t in [TX_RECEIPTS, HISTORY, HEIGHT_TXS, DEVICE_READINGS] {
+            assert_eq!(redb_len(&index, t), 0);
+        }
+        let same_as_whole = |index: &Index, top: u64| {
+            for (h, receipts) in &blocks {
+                for r in receipts {
+                    let got = located(index, r);
+                    if *h <= top {
+                        assert!(got.is_some(), "height {h}");
+                        assert_eq!(got, located(&whole, r));
+                    } else {
+                        assert_eq!(got, None, "height {h}");
+                    }
+                }
+            }
+            let q = HistoryQuery {
+                limit: 10_000,
+                ..Default::default()
+            };
+            for account in 1..=5 {
+                let account = AccountId([account; 20]);
+                let expected: Vec<_> = whole
+                    .history(&account, &q)
+                    .unwrap()
+                    .entries
+                    .into_iter()
+                    .filter(|e| e.height <= top)
+                    .collect();
+                assert!(expected.len() > 100);
+                let got = index.history(&account, &q).unwrap();
+                assert_eq!(got.entries, expected, "account {account}");
+            }
+        };
+        same_as_whole(&index, 30);
+        assert_eq!(found(&index, &committed).map(|f| f.0), Some(31));
+        assert_eq!(found(&index, &rejected).map(|f| f.0), Some(31));
+
+        index.truncate_above(20).unwrap();
+        same_as_whole(&index, 20);
+        drop(index);
+        // Opened again, it is format 8 with nothing to move.
+        let (index, format) = crate::runner::open_index(data, 1 << 20).unwrap();
+        assert_eq!(format, DataFormat(8));
+        same_as_whole(&index, 20);
+        index_blocks(&index, &blocks[20..]);
+        same_as_whole(&index, 30);
+        assert_eq!(found(&index, &committed).map(|f| f.0), Some(31));
+    }
+
+    /// Transaction entries older than data format 4 cannot move: opening such an index with
+    /// a store that keeps transactions is an error, and they stay where they were.
+    #[test]
+    fn entries_of_an_older_layout_are_not_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let legacy = Index::open(&dir.path().join("index.redb"))
+                .unwrap()
+                .writing_json_entries();
+            index_blocks(&legacy, &transfer_blocks(2, 3, 2));
+        }
+        let err = Index::open(&dir.path().join("index.redb"))
+            .unwrap()
+            .with_index_store(
+                &dir.path().join(index_store::DIR),
+                Holds::ReadingsAndTransactions,
+                |_, _| {},
+            )
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("before data format 4"), "{err}");
+        let index = Index::open(&dir.path().join("index.redb")).unwrap();
+        assert_eq!(redb_len(&index, HISTORY), 11);
+        assert_eq!(redb_len(&index, TX_RECEIPTS), 6);
     }
 }

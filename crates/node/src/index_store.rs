@@ -84,14 +84,14 @@ pub enum Holds {
     ReadingsAndTransactions,
 }
 
-/// The store's folder in `data_dir` for a folder whose store keeps `holds`; a format 5
-/// folder's store is renamed to [READINGS_DIR] (a rename either happens whole or not at all).
+/// The store's folder in `data_dir` for a folder whose store keeps `holds`. A store of an
+/// earlier format is renamed (a rename either happens whole or not at all): a format 5
+/// folder's to [READINGS_DIR], a format 7 folder's to [DIR] once it has become format 8.
 pub fn folder(data_dir: &Path, holds: Holds) -> std::io::Result<PathBuf> {
-    if holds == Holds::ReadingsAndTransactions {
-        return Ok(data_dir.join(DIR));
-    }
-    let dir = data_dir.join(READINGS_DIR);
-    let old = data_dir.join(FORMAT_5_DIR);
+    let (dir, old) = match holds {
+        Holds::Readings => (data_dir.join(READINGS_DIR), data_dir.join(FORMAT_5_DIR)),
+        Holds::ReadingsAndTransactions => (data_dir.join(DIR), data_dir.join(READINGS_DIR)),
+    };
     if !dir.exists() && old.exists() {
         std::fs::rename(&old, &dir)?;
         std::fs::File::open(data_dir)?.sync_all()?;
@@ -131,6 +131,19 @@ pub struct TxKeys {
     pub blocks: Vec<Vec<u8>>,
     /// History keys.
     pub history: Vec<[u8; 32]>,
+}
+
+/// The keyspaces [IndexStore::import] copies entries of `index.redb` into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// Readings by device (into a format 6 store).
+    DeviceReadings,
+    /// Transaction receipts (into a format 8 store).
+    TxReceipts,
+    /// Blocks' lists of transactions (format 8).
+    BlockTxs,
+    /// Account histories (format 8).
+    History,
 }
 
 struct TxKeyspaces {
@@ -288,20 +301,27 @@ impl IndexStore {
         })
     }
 
-    /// Copies by-device entries written by an earlier format into the store, in batches, and
+    /// Copies entries written by an earlier format into the keyspace `into`, in batches, and
     /// makes them durable before returning; `progress` is told the running count after each
     /// batch. Entries already present are written again with the same value.
-    pub fn import_device_entries(
+    pub fn import(
         &self,
+        into: Imported,
         entries: impl Iterator<Item = Result<Entry, IndexError>>,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, IndexError> {
+        let keyspace = match into {
+            Imported::DeviceReadings => &self.devices,
+            Imported::TxReceipts => &self.tx_keyspaces()?.receipts,
+            Imported::BlockTxs => &self.tx_keyspaces()?.blocks,
+            Imported::History => &self.tx_keyspaces()?.history,
+        };
         let mut done = 0u64;
         let mut batch = self.db.batch();
         let mut in_batch = 0;
         for entry in entries {
             let (key, value) = entry?;
-            batch.insert(&self.devices, key, value);
+            batch.insert(keyspace, key, value);
             in_batch += 1;
             done += 1;
             if in_batch == IMPORT_BATCH {
@@ -370,7 +390,21 @@ mod tests {
             fresh.path().join(READINGS_DIR)
         );
         assert!(!fresh.path().join(FORMAT_5_DIR).exists());
-        // A store that keeps transactions too has a folder of its own name.
+        // A store that keeps transactions too has a folder of its own name, to which the
+        // readings' folder is renamed once.
+        assert_eq!(
+            folder(data.path(), Holds::ReadingsAndTransactions).unwrap(),
+            data.path().join(DIR)
+        );
+        assert!(!dir.exists());
+        assert_eq!(
+            std::fs::read(data.path().join(DIR).join("marker")).unwrap(),
+            b"kept"
+        );
+        assert_eq!(
+            folder(data.path(), Holds::ReadingsAndTransactions).unwrap(),
+            data.path().join(DIR)
+        );
         assert_eq!(
             folder(fresh.path(), Holds::ReadingsAndTransactions).unwrap(),
             fresh.path().join(DIR)

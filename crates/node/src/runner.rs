@@ -78,31 +78,7 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
-    let format = crate::data_format::open(&config.node.data_dir)?;
-    let mut index = Index::open_with_cache(
-        &config.node.data_dir.join("index.redb"),
-        config.node.index_cache_mib << 20,
-    )?;
-    if !format.compact_index() {
-        index = index.writing_json_entries();
-    }
-    if let Some(holds) = format.index_store() {
-        let dir = crate::index_store::folder(&config.node.data_dir, holds)?;
-        let mut shown = 0;
-        index = index.with_index_store(&dir, holds, |done, total| {
-            // Every tenth of the way, and when done.
-            let tenths = done * 10 / total.max(1);
-            if tenths > shown || done == total {
-                shown = tenths;
-                tracing::info!(
-                    done,
-                    total,
-                    "moving readings kept by device from index.redb into {}",
-                    dir.display()
-                );
-            }
-        })?;
-    }
+    let (index, format) = open_index(&config.node.data_dir, config.node.index_cache_mib << 20)?;
     let storage = config.node.data_dir.join(crate::data_format::STORAGE_DIR);
     let runtime = cw::Config::new()
         .with_worker_threads(config.node.worker_threads)
@@ -112,6 +88,57 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
     cw::Runner::new(runtime).start(move |context| async move {
         run_in(context, config, genesis, validators, signer, index, format).await
     })
+}
+
+/// Opens the query index of the data folder `data_dir` in the layout its format says, moving
+/// entries where a newer layout keeps them first: a format 7 folder's transaction entries
+/// move from `index.redb` into its store and the folder becomes format 8
+/// ([crate::data_format]). Long moves log their progress.
+pub fn open_index(
+    data_dir: &std::path::Path,
+    cache_bytes: usize,
+) -> anyhow::Result<(Index, DataFormat)> {
+    use crate::{
+        data_format,
+        index_store::{self, Holds},
+    };
+    let mut format = data_format::open(data_dir)?;
+    let index_path = data_dir.join("index.redb");
+    if format.0 == data_format::MOVES_TO_CURRENT {
+        // Into the store where it is, before it takes the current folder's name: until the
+        // marker says format 8, a node reads this folder as format 7.
+        let dir = index_store::folder(data_dir, Holds::Readings)?;
+        Index::open_with_cache(&index_path, cache_bytes)?.with_index_store(
+            &dir,
+            Holds::ReadingsAndTransactions,
+            move_progress("transaction receipts, histories and block lists", &dir),
+        )?;
+        format = data_format::upgrade(data_dir, DataFormat(data_format::CURRENT))?;
+    }
+    let mut index = Index::open_with_cache(&index_path, cache_bytes)?;
+    if !format.compact_index() {
+        index = index.writing_json_entries();
+    }
+    if let Some(holds) = format.index_store() {
+        let dir = index_store::folder(data_dir, holds)?;
+        index =
+            index.with_index_store(&dir, holds, move_progress("readings kept by device", &dir))?;
+    }
+    Ok((index, format))
+}
+
+/// Logs a move of entries from `index.redb` into the store at `dir` every tenth of the way,
+/// and when done.
+fn move_progress(what: &'static str, dir: &std::path::Path) -> impl FnMut(u64, u64) + use<> {
+    let dir = dir.display().to_string();
+    let mut shown = 0;
+    move |done, total| {
+        let tenths = done * 10 / total.max(1);
+        if tenths > shown || done == total {
+            shown = tenths;
+            info!(done, total, "moving {what} from index.redb into {dir}");
+        }
+    }
 }
 
 async fn run_in(
