@@ -512,13 +512,26 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
         overlay.get(&asset_key(code)).await
     }
 
-    /// Checks a submitted transaction against committed state and puts it in the pool.
+    /// Checks a submitted transaction against committed state and puts it in the pool; one
+    /// already committed is answered with its height.
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
         if let Some(index) = &self.index
             && let Ok(Some((height, _))) = index.tx_location(&tx.id())
         {
             return Ok(Submitted::Committed(height));
         }
+        self.admit(tx).await
+    }
+
+    /// A transaction another validator gossiped: checked and pooled as [Chain::submit] does,
+    /// without looking for it among the committed ones first, since nobody waits for that
+    /// answer. One already committed is refused all the same (`nonce_too_low`): a block holds no
+    /// refused transaction, so committing it advanced its account's nonce past it.
+    pub async fn submit_gossiped(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
+        self.admit(tx).await
+    }
+
+    async fn admit(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
         if self.pool.lock().expect("pool lock").contains(&tx.id()) {
             return Ok(Submitted::Pending);
         }

@@ -202,7 +202,7 @@ where
             // One batch for the message's signatures; each submission then finds its verdict.
             chain.verify_txs(&txs).await;
             for t in txs {
-                let _ = chain.submit(&t).await;
+                let _ = chain.submit_gossiped(&t).await;
             }
         }
     });

@@ -1094,6 +1094,15 @@ fn transactions_are_verified_once_and_in_batches() {
         assert_eq!(b2.txs, gossiped);
         assert!(vote(&rt, &mut b, 2, &a.key, &b2, &b1).await);
         assert_eq!(batches(), [2, 3]);
+        // Gossiped again once committed, they are refused without a look at the index: their
+        // nonces are spent.
+        b.chain.finalize(&b2, now_ms(&rt)).await.unwrap();
+        for t in &gossiped {
+            let err = b.chain.submit_gossiped(t).await.unwrap_err();
+            assert_eq!(err.code(), "nonce_too_low");
+            assert!(!b.chain.pending_tx(&t.id()));
+        }
+        assert_eq!(batches(), [2, 3]);
 
         // A forged one is checked, refused, and checked again if it comes again.
         let good = transfer(&chain_id, 4, 9, 1);
