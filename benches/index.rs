@@ -6,7 +6,10 @@
 //! and after 200,000 transfers, with the transaction entries in the store (format 8) and in
 //! `index.redb` (format 7).
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+    measurement::WallTime,
+};
 use verity_benches::{TIME_MS, key, reading};
 use verity_node::{
     index::{FinalizedBlock, Index, IndexedReading},
@@ -44,6 +47,34 @@ fn index_block(index: &Index, h: u64, readings: &[Reading]) {
         .expect("the block is indexed");
 }
 
+/// Indexes blocks 1 to `grown` of what `make` gives, then measures indexing each next one,
+/// as `{what}=1000,indexed={…},layout={layout}`.
+fn measure_growing<T>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    (what, layout, grown): (&str, &str, u64),
+    make: impl Fn(u64) -> T,
+    mut put: impl FnMut(u64, &T),
+) {
+    for h in 1..=grown {
+        put(h, &make(h));
+    }
+    let mut h = grown;
+    let name = format!(
+        "{what}={PER_BLOCK},indexed={},layout={layout}",
+        grown * PER_BLOCK as u64
+    );
+    g.bench_function(name, |b| {
+        b.iter_batched(
+            || {
+                h += 1;
+                (h, make(h))
+            },
+            |(h, x)| put(h, &x),
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 fn index(c: &mut Criterion) {
     let keys: Vec<SecretKey> = (0..DEVICES)
         .map(|i| key(Algorithm::Ed25519, &format!("index-device-{i}")))
@@ -60,24 +91,12 @@ fn index(c: &mut Criterion) {
                     .with_index_store(&dir.path().join("readings"), Holds::Readings, |_, _| {})
                     .expect("store opens");
             }
-            for h in 1..=grown {
-                index_block(&index, h, &block(&keys, h));
-            }
-            let mut h = grown;
-            let name = format!(
-                "readings={PER_BLOCK},indexed={},layout={layout}",
-                grown * PER_BLOCK as u64
+            measure_growing(
+                &mut g,
+                ("readings", layout, grown),
+                |h| block(&keys, h),
+                |h, readings| index_block(&index, h, readings),
             );
-            g.bench_function(name, |b| {
-                b.iter_batched(
-                    || {
-                        h += 1;
-                        (h, block(&keys, h))
-                    },
-                    |(h, readings)| index_block(&index, h, &readings),
-                    BatchSize::PerIteration,
-                )
-            });
         }
     }
     g.finish();
@@ -148,32 +167,19 @@ fn index_transfers(c: &mut Criterion) {
                 .expect("index opens")
                 .with_index_store(&dir.path().join("store"), holds, |_, _| {})
                 .expect("store opens");
-            let put = |h: u64, receipts: &[Receipt]| {
-                index
-                    .index_finalized(&FinalizedBlock {
-                        receipts,
-                        ..FinalizedBlock::empty(h, TIME_MS + h)
-                    })
-                    .expect("the block is indexed")
-            };
-            for h in 1..=grown {
-                put(h, &transfers(h));
-            }
-            let mut h = grown;
-            let name = format!(
-                "transfers={PER_BLOCK},indexed={},layout={layout}",
-                grown * PER_BLOCK as u64
+            measure_growing(
+                &mut g,
+                ("transfers", layout, grown),
+                transfers,
+                |h, receipts| {
+                    index
+                        .index_finalized(&FinalizedBlock {
+                            receipts,
+                            ..FinalizedBlock::empty(h, TIME_MS + h)
+                        })
+                        .expect("the block is indexed")
+                },
             );
-            g.bench_function(name, |b| {
-                b.iter_batched(
-                    || {
-                        h += 1;
-                        (h, transfers(h))
-                    },
-                    |(h, receipts)| put(h, &receipts),
-                    BatchSize::PerIteration,
-                )
-            });
         }
     }
     g.finish();
