@@ -59,6 +59,22 @@ fn killed_validator_recovers_and_network_keeps_finalizing() {
     assert_eq!(v["balances"][0]["amount"], "30");
 }
 
+/// Stops validator `node`, replaces its data folder with an empty one whose `format` file
+/// holds `format`, starts it again and waits until it has caught up with node0 and agrees with
+/// every validator; returns its data folder and the height it caught up to.
+fn resync_on_empty_disk(net: &mut Net, node: usize, format: &str) -> (std::path::PathBuf, u64) {
+    net.kill_node(node);
+    let data = net.node_dir(node).join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("format"), format).unwrap();
+    let h = net.height(0).unwrap();
+    net.start_node(node);
+    net.wait_height(node, h, Duration::from_secs(180));
+    net.assert_agree(&[0, 1, 2, 3]);
+    (data, h)
+}
+
 #[test]
 fn validator_with_empty_disk_syncs_the_whole_chain() {
     let mut net = Net::start(4);
@@ -70,17 +86,9 @@ fn validator_with_empty_disk_syncs_the_whole_chain() {
     client
         .wait_final(&tx.id(), Duration::from_secs(60))
         .unwrap();
-    net.kill_node(2);
-    let data = net.node_dir(2).join("data");
-    std::fs::remove_dir_all(&data).unwrap();
     // The new disk uses the first data format (blocks stored uncompressed), as a folder
     // written before the format file existed would, while the others use the current one.
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("format"), "1\n").unwrap();
-    let h = net.height(0).unwrap();
-    net.start_node(2);
-    net.wait_height(2, h, Duration::from_secs(180));
-    net.assert_agree(&[0, 1, 2, 3]);
+    let (data, h) = resync_on_empty_disk(&mut net, 2, "1\n");
     // After a restart it still reads the blocks it stored in its format.
     net.kill_node(2);
     net.start_node(2);
@@ -94,15 +102,7 @@ fn validator_with_empty_disk_syncs_the_whole_chain() {
     );
     // A format 7 disk becomes format 8 when its node starts (its index's transaction entries
     // move into the store, which takes the format 8 folder's name), and answers as the others.
-    net.kill_node(3);
-    let data7 = net.node_dir(3).join("data");
-    std::fs::remove_dir_all(&data7).unwrap();
-    std::fs::create_dir_all(&data7).unwrap();
-    std::fs::write(data7.join("format"), "7\n").unwrap();
-    let h = net.height(0).unwrap();
-    net.start_node(3);
-    net.wait_height(3, h, Duration::from_secs(180));
-    net.assert_agree(&[0, 1, 2, 3]);
+    let (data7, _) = resync_on_empty_disk(&mut net, 3, "7\n");
     assert_eq!(
         std::fs::read_to_string(data7.join("format"))
             .unwrap()
