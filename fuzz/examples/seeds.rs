@@ -71,6 +71,11 @@ fn main() {
     }
 
     let all: Vec<SignedTransaction> = txs.iter().map(|(_, t)| t.clone()).collect();
+    for (name, batch) in [("one", &all[..1]), ("all", &all[..])] {
+        let bytes = verity_types::tx::encode_batch(batch);
+        verity_types::tx::decode_batch(&bytes).expect("a seed batch decodes");
+        out.write("tx_batch", name, &bytes);
+    }
     for (name, batch) in [("empty", &all[..0]), ("one", &all[..1]), ("all", &all[..])] {
         let bytes = batch.to_vec().encode();
         Vec::<SignedTransaction>::read_cfg(&mut bytes.clone(), &fixture::gossip_cfg())

@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | [reading] | devices (HTTP `POST /v1/readings`, MQTT), blocks | `Reading::decode` |
 //! | [tx] | clients (HTTP `POST /v1/txs`), proofs | `SignedTransaction::decode_submitted` |
+//! | [tx_batch] | clients (HTTP `POST /v1/txs/batch`) | `tx::decode_batch` |
 //! | [block] | peers (broadcast, marshal backfill) | `Block::decode_cfg` with `BlockLimits` |
 //! | [gossip] | peers (transaction gossip channel) | `Vec<SignedTransaction>::read_cfg` |
 //! | [reading_gossip] | peers (reading gossip channel) | `gossip::decode_readings` |
@@ -24,7 +25,7 @@ use verity_types::{
     hash::{parse_hash, sha256},
     proof::{self, ReadingProof, TxProof},
     reading::{MAX_READING_BYTES, MAX_RECORDS, SenmlValue},
-    tx::MAX_TX_BYTES,
+    tx::{MAX_BATCH_TXS, MAX_TX_BYTES, decode_batch, encode_batch},
 };
 
 /// A reading as a device sends it. If it decodes: it keeps the bytes as sent, its id is their
@@ -84,6 +85,24 @@ pub fn tx(data: &[u8]) {
     );
     let _ = tx.verify_signature(&fixture::chain_id());
     let _ = (tx.tx.body.kind(), tx.tx.body.is_multisig(), tx.tx.account());
+}
+
+/// A batch of transactions as a client submits it. If it decodes: it holds 1 to
+/// [MAX_BATCH_TXS] transactions, each as [tx] would take it alone, and their framing
+/// re-encodes to the input.
+pub fn tx_batch(data: &[u8]) {
+    let Ok(txs) = decode_batch(data) else {
+        return;
+    };
+    assert!((1..=MAX_BATCH_TXS).contains(&txs.len()));
+    assert_eq!(
+        encode_batch(&txs),
+        data,
+        "a decoded batch re-encodes to its input"
+    );
+    for t in &txs {
+        tx(&t.to_bytes());
+    }
 }
 
 /// A block as a peer sends it, decoded with [fixture::BLOCK_LIMITS]. If it decodes: it

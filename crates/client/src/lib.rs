@@ -168,6 +168,28 @@ impl Client {
         self.answer(&url, resp)
     }
 
+    /// Submits up to [verity_types::tx::MAX_BATCH_TXS] signed transactions in one request
+    /// (`POST /v1/txs/batch`); returns the node's answer for each, in order (`status` pending,
+    /// committed or refused, with `code` and `message` when refused). A batch the node cannot
+    /// split into well-formed transactions is refused whole, as an error.
+    pub fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<Vec<Value>, ClientError> {
+        let url = self.url("/v1/txs/batch");
+        let resp = self
+            .http
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .body(verity_types::tx::encode_batch(txs))
+            .send();
+        let answer = self.answer(&url, resp)?;
+        match answer["results"].as_array() {
+            Some(results) if results.len() == txs.len() => Ok(results.clone()),
+            _ => Err(ClientError::Transport {
+                url,
+                message: format!("expected {} results, got {answer}", txs.len()),
+            }),
+        }
+    }
+
     /// Signs `body` with `key`, using the account's committed nonce unless `nonce` is given.
     pub fn sign(
         &self,

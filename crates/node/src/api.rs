@@ -244,16 +244,32 @@ async fn request_deadline(
 /// `413` for a body over `api.max_body_bytes`: `malformed` for a reading (PROTOCOL.md §3 calls
 /// a reading over the limits malformed), `tx_too_large` for anything else.
 fn body_too_large(path: &str, max_body_bytes: usize) -> ApiError {
-    let code = if path == "/v1/readings" {
-        "malformed"
-    } else {
-        "tx_too_large"
+    let code = match path {
+        "/v1/readings" => "malformed",
+        "/v1/txs/batch" => "batch_too_large",
+        _ => "tx_too_large",
     };
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         code,
         format!("request body over {max_body_bytes} bytes"),
     )
+}
+
+/// A request body as read, or why it could not be: over `api.max_body_bytes` (see
+/// [body_too_large]) or broken off.
+fn body_of(
+    s: &ApiState,
+    path: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            body_too_large(path, s.max_body_bytes)
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })
 }
 
 /// Refuses at once a request whose `Content-Length` is over `api.max_body_bytes`, instead of
@@ -291,6 +307,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/txs", post(submit))
+        .route("/v1/txs/batch", post(submit_batch))
         .route("/v1/txs/{id}", get(tx))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/accounts/{id}/history", get(crate::api_money::history))
@@ -521,13 +538,7 @@ async fn block(State(s): State<Arc<ApiState>>, Path(height): Path<String>) -> Ap
 }
 
 async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            body_too_large("/v1/txs", s.max_body_bytes)
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
+    let body = body_of(&s, "/v1/txs", body)?;
     let tx = SignedTransaction::decode_submitted(&body).map_err(|e| {
         let status = match e {
             TxDecodeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -562,6 +573,47 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
             Err(ApiError::new(status, e.code(), e.to_string()))
         }
     }
+}
+
+/// `POST /v1/txs/batch`: transactions framed as [verity_types::tx::encode_batch] frames them,
+/// refused whole if the body does not split into well-formed transactions; otherwise each is
+/// checked and pooled as `POST /v1/txs` would, in order, their signatures verified together
+/// first. Answers one result per transaction.
+async fn submit_batch(
+    State(s): State<Arc<ApiState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    use verity_types::tx::BatchDecodeError;
+    let body = body_of(&s, "/v1/txs/batch", body)?;
+    let txs = verity_types::tx::decode_batch(&body).map_err(|e| {
+        let (status, code) = match &e {
+            BatchDecodeError::TooMany => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
+            BatchDecodeError::Tx {
+                error: TxDecodeError::TooLarge(_),
+                ..
+            } => (StatusCode::PAYLOAD_TOO_LARGE, "tx_too_large"),
+            _ => (StatusCode::BAD_REQUEST, "malformed"),
+        };
+        ApiError::new(status, code, e.to_string())
+    })?;
+    s.chain.verify_txs(&txs).await;
+    let mut results = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let id = tip_hex(&tx.id());
+        results.push(match s.chain.submit(&tx).await {
+            Ok(Submitted::Pending) => {
+                s.gossip.forward(tx);
+                json!({"id": id, "status": "pending"})
+            }
+            Ok(Submitted::Committed(height)) => {
+                json!({"id": id, "status": "committed", "height": height})
+            }
+            Err(e) => json!({
+                "id": id, "status": "refused", "code": e.code(), "message": e.to_string(),
+            }),
+        });
+    }
+    Ok(Json(json!({ "results": results })).into_response())
 }
 
 async fn tx(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
@@ -719,13 +771,7 @@ async fn submit_reading(
             "send the raw reading with Content-Type: application/cose",
         ));
     }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            body_too_large("/v1/readings", s.max_body_bytes)
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
+    let body = body_of(&s, "/v1/readings", body)?;
     let reading = s
         .ingest
         .submit(body.to_vec(), None)

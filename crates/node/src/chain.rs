@@ -514,13 +514,26 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
 
     /// Checks a submitted transaction against committed state and puts it in the pool; one
     /// already committed is answered with its height.
+    ///
+    /// The index is asked only about a transaction whose nonce its account has passed: a
+    /// committed transaction always is one (committing it advanced the nonce; a block holds no
+    /// refused transaction), so the lookup, a read of the index's store, is spared for every
+    /// new submission.
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
+        let refused = match self.admit(tx).await {
+            Err(e @ SubmitError::Ledger(TxError::BadNonce { expected, got }))
+                if got.0 < expected.0 =>
+            {
+                e
+            }
+            other => return other,
+        };
         if let Some(index) = &self.index
             && let Ok(Some((height, _))) = index.tx_location(&tx.id())
         {
             return Ok(Submitted::Committed(height));
         }
-        self.admit(tx).await
+        Err(refused)
     }
 
     /// A transaction another validator gossiped: checked and pooled as [Chain::submit] does,

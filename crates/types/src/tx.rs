@@ -511,6 +511,94 @@ pub enum TxDecodeError {
     Malformed(String),
 }
 
+/// Transactions one batch submission (`POST /v1/txs/batch`) may carry, at most.
+pub const MAX_BATCH_TXS: usize = 256;
+
+/// The body of a batch submission: each signed transaction preceded by its length in bytes, a
+/// 4-byte big-endian unsigned integer. Decoded by [decode_batch].
+pub fn encode_batch(txs: &[SignedTransaction]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(txs.iter().map(|t| 4 + t.encode_size()).sum());
+    for tx in txs {
+        out.extend_from_slice(&(tx.encode_size() as u32).to_be_bytes());
+        tx.write(&mut out);
+    }
+    out
+}
+
+/// Splits a batch submission ([encode_batch]) into its transactions, each decoded as
+/// [SignedTransaction::decode_submitted] decodes one. All or nothing: any fault refuses the
+/// whole batch.
+pub fn decode_batch(mut body: &[u8]) -> Result<Vec<SignedTransaction>, BatchDecodeError> {
+    if body.is_empty() {
+        return Err(BatchDecodeError::Empty);
+    }
+    let mut txs = Vec::new();
+    while !body.is_empty() {
+        let index = txs.len();
+        if index == MAX_BATCH_TXS {
+            return Err(BatchDecodeError::TooMany);
+        }
+        let Some((len, rest)) = body.split_first_chunk::<4>() else {
+            return Err(BatchDecodeError::Truncated {
+                index,
+                needed: 4,
+                left: body.len(),
+            });
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > MAX_TX_BYTES {
+            return Err(BatchDecodeError::Tx {
+                index,
+                error: TxDecodeError::TooLarge(len),
+            });
+        }
+        if rest.len() < len {
+            return Err(BatchDecodeError::Truncated {
+                index,
+                needed: len,
+                left: rest.len(),
+            });
+        }
+        let (tx, rest) = rest.split_at(len);
+        txs.push(
+            SignedTransaction::decode_submitted(tx)
+                .map_err(|error| BatchDecodeError::Tx { index, error })?,
+        );
+        body = rest;
+    }
+    Ok(txs)
+}
+
+/// Why a batch submission was refused as a whole, before any check against state.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchDecodeError {
+    /// No transaction at all.
+    #[error("the batch holds no transaction")]
+    Empty,
+    /// More than [MAX_BATCH_TXS] transactions.
+    #[error("the batch holds more than {MAX_BATCH_TXS} transactions")]
+    TooMany,
+    /// A length prefix, or the transaction it announces, runs past the end of the body.
+    #[error("transaction {index}: {needed} bytes announced, {left} left in the body")]
+    Truncated {
+        /// The transaction's position in the batch, from 0.
+        index: usize,
+        /// Bytes the prefix (4) or the transaction needs.
+        needed: usize,
+        /// Bytes the body has left.
+        left: usize,
+    },
+    /// A transaction that does not decode on its own.
+    #[error("transaction {index}: {error}")]
+    Tx {
+        /// The transaction's position in the batch, from 0.
+        index: usize,
+        /// What is wrong with it.
+        error: TxDecodeError,
+    },
+}
+
 impl Write for SignedTransaction {
     fn write(&self, buf: &mut impl BufMut) {
         self.tx.write(buf);
@@ -589,6 +677,74 @@ mod tests {
             Err(TxDecodeError::TooLarge(_))
         ));
         assert!(SignedTransaction::decode(vec![9u8]).is_err());
+    }
+
+    /// A batch body gives back its transactions in order; each way a body can be wrong is
+    /// refused whole, naming the transaction at fault.
+    #[test]
+    fn batches_split_into_their_transactions_or_are_refused_whole() {
+        let txs: Vec<SignedTransaction> = [Algorithm::Ed25519, Algorithm::P256, Algorithm::Ed25519]
+            .into_iter()
+            .map(|alg| sample(alg).1)
+            .collect();
+        let body = encode_batch(&txs);
+        assert_eq!(
+            body.len(),
+            txs.iter().map(|t| 4 + t.to_bytes().len()).sum::<usize>()
+        );
+        assert_eq!(decode_batch(&body).unwrap(), txs);
+        assert_eq!(decode_batch(&[]), Err(BatchDecodeError::Empty));
+        // A prefix cut short, then a transaction cut short.
+        let cut = body.len() - txs[2].to_bytes().len() - 2;
+        assert_eq!(
+            decode_batch(&body[..cut]),
+            Err(BatchDecodeError::Truncated {
+                index: 2,
+                needed: 4,
+                left: 2
+            })
+        );
+        let n = txs[2].to_bytes().len();
+        assert_eq!(
+            decode_batch(&body[..body.len() - 1]),
+            Err(BatchDecodeError::Truncated {
+                index: 2,
+                needed: n,
+                left: n - 1
+            })
+        );
+        // A prefix announcing fewer bytes than the transaction has: it does not decode alone.
+        let mut short = body.clone();
+        let first = txs[0].to_bytes().len() as u32;
+        short[..4].copy_from_slice(&(first - 1).to_be_bytes());
+        assert!(matches!(
+            decode_batch(&short),
+            Err(BatchDecodeError::Tx {
+                index: 0,
+                error: TxDecodeError::Malformed(_)
+            })
+        ));
+        // A transaction over the limit is refused by its prefix alone.
+        let mut big = encode_batch(&txs[..1]);
+        big.extend_from_slice(&(MAX_TX_BYTES as u32 + 1).to_be_bytes());
+        assert_eq!(
+            decode_batch(&big),
+            Err(BatchDecodeError::Tx {
+                index: 1,
+                error: TxDecodeError::TooLarge(MAX_TX_BYTES + 1)
+            })
+        );
+        // The most a batch may hold, and one more.
+        let full: Vec<SignedTransaction> = vec![txs[0].clone(); MAX_BATCH_TXS];
+        assert_eq!(
+            decode_batch(&encode_batch(&full)).unwrap().len(),
+            MAX_BATCH_TXS
+        );
+        let over: Vec<SignedTransaction> = vec![txs[0].clone(); MAX_BATCH_TXS + 1];
+        assert_eq!(
+            decode_batch(&encode_batch(&over)),
+            Err(BatchDecodeError::TooMany)
+        );
     }
 
     #[test]

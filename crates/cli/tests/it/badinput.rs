@@ -106,6 +106,19 @@ fn unknown_tx(net: &Net, i: usize, id: &Hash) -> bool {
 }
 
 /// Submits `txs` to node 0 and waits until every one is final.
+/// A batch submission's body around `txs` (raw bytes, well-formed or not): each behind its
+/// length, 4 bytes big-endian.
+fn batch_of(txs: &[&[u8]]) -> Vec<u8> {
+    txs.iter()
+        .flat_map(|t| {
+            (t.len() as u32)
+                .to_be_bytes()
+                .into_iter()
+                .chain(t.iter().copied())
+        })
+        .collect()
+}
+
 fn commit_all(client: &Client, txs: &[SignedTransaction]) {
     for t in txs {
         client
@@ -299,6 +312,12 @@ fn every_refusal_code_over_the_api_changes_nothing() {
             },
         )
     }));
+    // Submitted as one batch: each is answered as submitting it alone would be.
+    let answers = c.submit_batch(&round2).unwrap();
+    for (t, a) in round2.iter().zip(&answers) {
+        assert_eq!(a["id"].as_str(), Some(hex_id(&t.id()).as_str()), "{a}");
+        assert_eq!(a["status"], "pending", "{}: {a}", t.tx.body.kind());
+    }
     commit_all(&c, &round2);
     let first = signed_reading(&dev_keys[0], "bad-1", 1, now_s());
     c.submit_reading(&first).unwrap();
@@ -579,6 +598,33 @@ fn every_refusal_code_over_the_api_changes_nothing() {
         assert!(unknown_tx(&net, 0, &t.id()), "{what} is known to the node");
         seen.insert(got);
     }
+    // The same transactions in one batch, with one already committed last: each gets the
+    // answer it got alone, and the batch changes nothing either.
+    let before = snapshot(&c, &watched);
+    let mut batch: Vec<SignedTransaction> = cases.iter().map(|(_, _, t)| t.clone()).collect();
+    batch.push(round2[1].clone());
+    let answers = c.submit_batch(&batch).unwrap();
+    for ((what, code, t), a) in cases.iter().zip(&answers) {
+        assert_eq!(a["id"].as_str(), Some(hex_id(&t.id()).as_str()), "{what}");
+        assert_eq!(
+            (a["status"].as_str(), a["code"].as_str()),
+            (Some("refused"), Some(*code)),
+            "{what} in a batch: {a}"
+        );
+        assert!(
+            !a["message"].as_str().unwrap_or("").is_empty(),
+            "{what}: {a}"
+        );
+        assert!(unknown_tx(&net, 0, &t.id()), "{what} in a batch is known");
+    }
+    let committed = &answers[cases.len()];
+    assert_eq!(committed["status"], "committed", "{committed}");
+    assert!(
+        committed["height"].as_u64().is_some_and(|h| h > 0),
+        "{committed}"
+    );
+    assert_eq!(snapshot(&c, &watched), before, "the batch changed state");
+
     let elsewhere: BTreeSet<&str> = LEDGER_CODES_ELSEWHERE.iter().map(|(c, _)| *c).collect();
     let all: BTreeSet<&str> = verity_ledger::error::TX_ERROR_CODES
         .iter()
@@ -769,6 +815,89 @@ fn every_refusal_code_over_the_api_changes_nothing() {
             vec![0; 64 * 1024 + 1],
             413,
             "tx_too_large",
+        ),
+        (
+            "empty batch",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            Vec::new(),
+            400,
+            "malformed",
+        ),
+        (
+            "batch whose second transaction is cut short",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            {
+                let mut b = batch_of(&[&valid_tx, &valid_tx]);
+                b.pop();
+                b
+            },
+            400,
+            "malformed",
+        ),
+        (
+            "batch ending in half a length prefix",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            [batch_of(&[&valid_tx]).as_slice(), &[0, 0]].concat(),
+            400,
+            "malformed",
+        ),
+        (
+            "batch whose prefix understates its transaction",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            {
+                let mut b = batch_of(&[&valid_tx]);
+                b[3] -= 1;
+                b
+            },
+            400,
+            "malformed",
+        ),
+        (
+            "batch with a transaction of 4097 bytes",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            batch_of(&[&valid_tx, &vec![0; 4097]]),
+            413,
+            "tx_too_large",
+        ),
+        (
+            "batch of 257 transactions",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            batch_of(&vec![
+                valid_tx.as_slice();
+                verity_types::tx::MAX_BATCH_TXS + 1
+            ]),
+            413,
+            "batch_too_large",
+        ),
+        (
+            "batch body over max_body_bytes",
+            post.clone(),
+            "/v1/txs/batch",
+            octets,
+            vec![0; 64 * 1024 + 1],
+            413,
+            "batch_too_large",
+        ),
+        (
+            "GET on the batch route",
+            get.clone(),
+            "/v1/txs/batch",
+            None,
+            Vec::new(),
+            405,
+            "method_not_allowed",
         ),
         (
             "reading without a content type",

@@ -26,6 +26,7 @@ fn quick_bench_writes_a_complete_report() {
         "latency.mqtt.ed25519.at_50pct.p50",
         "latency.mqtt.ed25519.at_90pct.p99",
         "transfers.finalized_per_s",
+        "transfers.batched.finalized_per_s",
         "proofs.generated_per_s",
         "proofs.verified_per_s",
         "queries.history.page_p99",
@@ -43,6 +44,7 @@ fn quick_bench_writes_a_complete_report() {
         "ingest.http.ed25519.refused",
         "ingest.mqtt.p256.refused",
         "ingest.http.p256.refused",
+        "transfers.batched.refused",
     ] {
         assert_eq!(figures[name]["max"], 0.0, "{name}: {:?}", figures[name]);
     }
