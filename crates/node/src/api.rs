@@ -242,7 +242,8 @@ async fn request_deadline(
 }
 
 /// `413` for a body over `api.max_body_bytes`: `malformed` for a reading (PROTOCOL.md §3 calls
-/// a reading over the limits malformed), `tx_too_large` for anything else.
+/// a reading over the limits malformed), `batch_too_large` for a batch of transactions,
+/// `tx_too_large` for anything else.
 fn body_too_large(path: &str, max_body_bytes: usize) -> ApiError {
     let code = match path {
         "/v1/readings" => "malformed",
@@ -578,7 +579,9 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
 /// `POST /v1/txs/batch`: transactions framed as [verity_types::tx::encode_batch] frames them,
 /// refused whole if the body does not split into well-formed transactions; otherwise each is
 /// checked and pooled as `POST /v1/txs` would, in order, their signatures verified together
-/// first. Answers one result per transaction.
+/// first. Answers one result per transaction. Once the body is split, every transaction of it
+/// is processed even if the client goes away or the request times out, so that what a batch
+/// did never depends on where it was cut off.
 async fn submit_batch(
     State(s): State<Arc<ApiState>>,
     body: Result<Bytes, BytesRejection>,
@@ -596,23 +599,29 @@ async fn submit_batch(
         };
         ApiError::new(status, code, e.to_string())
     })?;
-    s.chain.verify_txs(&txs).await;
-    let mut results = Vec::with_capacity(txs.len());
-    for tx in txs {
-        let id = tip_hex(&tx.id());
-        results.push(match s.chain.submit(&tx).await {
-            Ok(Submitted::Pending) => {
-                s.gossip.forward(tx);
-                json!({"id": id, "status": "pending"})
-            }
-            Ok(Submitted::Committed(height)) => {
-                json!({"id": id, "status": "committed", "height": height})
-            }
-            Err(e) => json!({
-                "id": id, "status": "refused", "code": e.code(), "message": e.to_string(),
-            }),
-        });
-    }
+    let work = tokio::spawn(async move {
+        s.txs.check_many(&txs).await;
+        let mut results = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let id = tip_hex(&tx.id());
+            results.push(match s.chain.submit(&tx).await {
+                Ok(Submitted::Pending) => {
+                    s.gossip.forward(tx);
+                    json!({"id": id, "status": "pending"})
+                }
+                Ok(Submitted::Committed(height)) => {
+                    json!({"id": id, "status": "committed", "height": height})
+                }
+                Err(e) => json!({
+                    "id": id, "status": "refused", "code": e.code(), "message": e.to_string(),
+                }),
+            });
+        }
+        results
+    });
+    let results = work
+        .await
+        .map_err(|e| ApiError::internal(format!("the batch's task failed: {e}")))?;
     Ok(Json(json!({ "results": results })).into_response())
 }
 

@@ -537,9 +537,9 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     }
 
     /// A transaction another validator gossiped: checked and pooled as [Chain::submit] does,
-    /// without looking for it among the committed ones first, since nobody waits for that
-    /// answer. One already committed is refused all the same (`nonce_too_low`): a block holds no
-    /// refused transaction, so committing it advanced its account's nonce past it.
+    /// without ever looking for it among the committed ones, since nobody waits for that
+    /// answer. One already committed is refused `nonce_too_low`: a block holds no refused
+    /// transaction, so committing it advanced its account's nonce past it.
     pub async fn submit_gossiped(&self, tx: &SignedTransaction) -> Result<Submitted, SubmitError> {
         self.admit(tx).await
     }

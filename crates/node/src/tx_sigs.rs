@@ -155,6 +155,23 @@ impl TxIngest {
             let _ = wait.await;
         }
     }
+
+    /// Checks the signatures of `txs` (a batch submission) as [TxIngest::check] checks one:
+    /// through the same queue, so that batch requests arriving together share the one worker
+    /// and its bounded queue rather than each taking a blocking thread.
+    pub async fn check_many(&self, txs: &[SignedTransaction]) {
+        let mut waits = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let (done, wait) = oneshot::channel();
+            if self.queue.send((tx.clone(), done)).await.is_err() {
+                break;
+            }
+            waits.push(wait);
+        }
+        for wait in waits {
+            let _ = wait.await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -580,11 +580,11 @@ pub enum BatchDecodeError {
     #[error("the batch holds more than {MAX_BATCH_TXS} transactions")]
     TooMany,
     /// A length prefix, or the transaction it announces, runs past the end of the body.
-    #[error("transaction {index}: {needed} bytes announced, {left} left in the body")]
+    #[error("transaction {index}: needs {needed} more bytes, the body has {left} left")]
     Truncated {
         /// The transaction's position in the batch, from 0.
         index: usize,
-        /// Bytes the prefix (4) or the transaction needs.
+        /// Bytes the length prefix (4) or, after it, the transaction needs.
         needed: usize,
         /// Bytes the body has left.
         left: usize,

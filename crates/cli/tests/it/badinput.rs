@@ -105,7 +105,6 @@ fn unknown_tx(net: &Net, i: usize, id: &Hash) -> bool {
     )
 }
 
-/// Submits `txs` to node 0 and waits until every one is final.
 /// A batch submission's body around `txs` (raw bytes, well-formed or not): each behind its
 /// length, 4 bytes big-endian.
 fn batch_of(txs: &[&[u8]]) -> Vec<u8> {
@@ -119,6 +118,7 @@ fn batch_of(txs: &[&[u8]]) -> Vec<u8> {
         .collect()
 }
 
+/// Submits `txs` to node 0 and waits until every one is final.
 fn commit_all(client: &Client, txs: &[SignedTransaction]) {
     for t in txs {
         client
@@ -1137,7 +1137,27 @@ fn every_refusal_code_over_the_api_changes_nothing() {
         (status, v["error"]["code"].as_str()),
         (413, Some("malformed"))
     );
+    // A batch streamed past the limit without a length, its frames well formed.
+    let mut chunked =
+        b"POST /v1/txs/batch HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let frames = batch_of(&vec![valid_tx.as_slice(); 200]);
+    for _ in 0..3 {
+        chunked.extend_from_slice(format!("{:x}\r\n", frames.len()).as_bytes());
+        chunked.extend_from_slice(&frames);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (status, v) = raw_http(api_addr(&net, 1), &chunked);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (413, Some("batch_too_large"))
+    );
     assert_eq!(snapshot(&net.client(1), &watched_all), before);
+    // The valid transaction that led most refused batches was not pooled from any of them.
+    assert!(
+        unknown_tx(&net, 1, &sha256(&valid_tx)),
+        "a refused batch pooled its first transaction"
+    );
 
     // Later blocks did not bring any of it back: the watched state is as it was after the
     // setup, and no node knows any refused transaction.
