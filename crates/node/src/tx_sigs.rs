@@ -130,17 +130,27 @@ pub struct TxIngest {
 }
 
 impl TxIngest {
-    /// Starts the batching worker for `chain`.
+    /// Starts the batching worker for `chain`. It verifies up to one batch per core at a time;
+    /// while they all are busy, what arrives meanwhile queues and makes the next batch larger.
     pub fn start(chain: Arc<crate::chain::Chain<crate::api::Ctx>>) -> Self {
         let (queue, mut rx) = mpsc::channel::<Job>(TX_VERIFY_QUEUE);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let running = Arc::new(tokio::sync::Semaphore::new(cores));
         tokio::spawn(async move {
             let mut jobs = Vec::with_capacity(TX_VERIFY_BATCH);
             while rx.recv_many(&mut jobs, TX_VERIFY_BATCH).await > 0 {
+                let Ok(permit) = running.clone().acquire_owned().await else {
+                    break;
+                };
                 let (txs, done): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
-                chain.verify_txs(&txs).await;
-                for d in done {
-                    let _ = d.send(());
-                }
+                let chain = chain.clone();
+                tokio::spawn(async move {
+                    chain.verify_txs(&txs).await;
+                    for d in done {
+                        let _ = d.send(());
+                    }
+                    drop(permit);
+                });
             }
         });
         Self { queue }
