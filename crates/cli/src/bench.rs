@@ -952,6 +952,28 @@ fn transfers(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result
     Ok(())
 }
 
+/// Milliseconds from `sent` until `node` reports transaction `id` committed, polled every
+/// 20 ms; `None` if not within 120 s.
+async fn ms_to_commit(
+    http: &reqwest::Client,
+    node: &str,
+    id: verity_types::Hash,
+    sent: Instant,
+) -> Option<f64> {
+    let url = format!("{node}/v1/txs/{id}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(&url).send().await
+            && let Ok(v) = r.json::<Value>().await
+            && v["status"] == "committed"
+        {
+            return Some(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 /// Transfers one `POST /v1/txs/batch` of the transfer workload carries.
 const TRANSFER_BATCH: usize = 100;
 
@@ -1023,19 +1045,9 @@ async fn submit_batches(
                     && let Some(last) = batch.last()
                 {
                     // Followed beside, so that this worker goes on submitting.
-                    let (http, url) = (http.clone(), format!("{node}/v1/txs/{}", last.id()));
+                    let (http, node, id) = (http.clone(), node.clone(), last.id());
                     followers.push(tokio::spawn(async move {
-                        let deadline = Instant::now() + Duration::from_secs(120);
-                        while Instant::now() < deadline {
-                            if let Ok(r) = http.get(&url).send().await
-                                && let Ok(v) = r.json::<Value>().await
-                                && v["status"] == "committed"
-                            {
-                                return Some(sent.elapsed().as_secs_f64() * 1000.0);
-                            }
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        None
+                        ms_to_commit(&http, &node, id, sent).await
                     }));
                 }
             }
@@ -1083,18 +1095,7 @@ async fn submit_all(
                 }
                 // Follow the last transaction of every tenth account to finality.
                 if i % 10 == 0 && k + 1 == txs.len() {
-                    let url = format!("{node}/v1/txs/{}", tx.id());
-                    let deadline = Instant::now() + Duration::from_secs(120);
-                    while Instant::now() < deadline {
-                        if let Ok(r) = http.get(&url).send().await
-                            && let Ok(v) = r.json::<Value>().await
-                            && v["status"] == "committed"
-                        {
-                            latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
+                    latencies.extend(ms_to_commit(&http, &node, tx.id(), sent).await);
                 }
             }
             latencies

@@ -551,16 +551,12 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
     let id = tip_hex(&tx.id());
     s.txs.check(&tx).await;
     match s.chain.submit(&tx).await {
-        Ok(Submitted::Pending) => {
+        Ok(submitted @ Submitted::Pending) => {
             s.gossip.forward(tx);
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({"id": id, "status": "pending"})),
-            )
-                .into_response())
+            Ok((StatusCode::ACCEPTED, Json(submitted_json(id, &submitted))).into_response())
         }
-        Ok(Submitted::Committed(height)) => {
-            Ok(Json(json!({"id": id, "status": "committed", "height": height})).into_response())
+        Ok(submitted @ Submitted::Committed(_)) => {
+            Ok(Json(submitted_json(id, &submitted)).into_response())
         }
         Err(e) => {
             let status = match &e {
@@ -572,6 +568,16 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             Err(ApiError::new(status, e.code(), e.to_string()))
+        }
+    }
+}
+
+/// The answer to an accepted submission, alone or in a batch.
+fn submitted_json(id: String, submitted: &Submitted) -> Value {
+    match submitted {
+        Submitted::Pending => json!({"id": id, "status": "pending"}),
+        Submitted::Committed(height) => {
+            json!({"id": id, "status": "committed", "height": height})
         }
     }
 }
@@ -605,12 +611,11 @@ async fn submit_batch(
         for tx in txs {
             let id = tip_hex(&tx.id());
             results.push(match s.chain.submit(&tx).await {
-                Ok(Submitted::Pending) => {
-                    s.gossip.forward(tx);
-                    json!({"id": id, "status": "pending"})
-                }
-                Ok(Submitted::Committed(height)) => {
-                    json!({"id": id, "status": "committed", "height": height})
+                Ok(submitted) => {
+                    if submitted == Submitted::Pending {
+                        s.gossip.forward(tx);
+                    }
+                    submitted_json(id, &submitted)
                 }
                 Err(e) => json!({
                     "id": id, "status": "refused", "code": e.code(), "message": e.to_string(),

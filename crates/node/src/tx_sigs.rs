@@ -160,10 +160,7 @@ impl TxIngest {
     /// the chain's cache if it verifies; [crate::chain::Chain::submit] then finds it there (and
     /// refuses it with `bad_signature` if it is not).
     pub async fn check(&self, tx: &SignedTransaction) {
-        let (done, wait) = oneshot::channel();
-        if self.queue.send((tx.clone(), done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        self.check_many(std::slice::from_ref(tx)).await;
     }
 
     /// Checks the signatures of `txs` (a batch submission) as [TxIngest::check] checks one:
