@@ -29,6 +29,10 @@ use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
 /// many newer refusals ([Recent]).
 pub const REFUSED_READINGS_MEMORY: usize = 100_000;
 
+/// How many devices' committed seqs the pool remembers once they have nothing pending, at most
+/// ([Recent]); see [ReadingPool::prune_device].
+pub const COMMITTED_SEQS_MEMORY: usize = 100_000;
+
 /// Blocks finalized after a gossiped reading arrived beyond which it is no longer held for the
 /// reading its device sent before it.
 pub const GOSSIP_HOLD_BLOCKS: u64 = 16;
@@ -67,6 +71,11 @@ pub struct ReadingPool {
     by_id: HashMap<Hash, Pending>,
     by_device: BTreeMap<DeviceId, DeviceQueue>,
     refused: Recent<Hash, RejectCode>,
+    /// The committed seq of recently finalized devices, kept when their queue empties: a
+    /// reading checked against the state before a block committed it (a gossiped copy of it,
+    /// or the device sending it again) is then refused as the replay it is, instead of pooled
+    /// and dropped as one at the next block, counted as a refusal of a reading that committed.
+    committed: Recent<DeviceId, u64>,
     /// The last finalized height the pool was told of.
     height: u64,
 }
@@ -80,6 +89,7 @@ impl ReadingPool {
             by_id: HashMap::new(),
             by_device: BTreeMap::new(),
             refused: Recent::new(REFUSED_READINGS_MEMORY),
+            committed: Recent::new(COMMITTED_SEQS_MEMORY),
             height: 0,
         }
     }
@@ -136,7 +146,10 @@ impl ReadingPool {
     ) -> Result<u64, RejectCode> {
         let seq = reading.seq();
         let pending = self.by_device.get(reading.device());
-        let committed = pending.map_or(0, |q| q.committed).max(last_seq);
+        let committed = pending
+            .map_or(0, |q| q.committed)
+            .max(last_seq)
+            .max(self.committed.get(reading.device()).copied().unwrap_or(0));
         if seq <= committed {
             return Err(RejectCode::Replay);
         }
@@ -269,6 +282,7 @@ impl ReadingPool {
     /// Records that `device`'s committed seq is `last_seq`, and drops its pending readings with
     /// seq at most `last_seq` (now replays); returns them.
     pub fn prune_device(&mut self, device: &DeviceId, last_seq: u64) -> Vec<Arc<Reading>> {
+        self.committed.insert(device.clone(), last_seq);
         let stale: Vec<Hash> = match self.by_device.get_mut(device) {
             Some(q) => {
                 q.committed = q.committed.max(last_seq);
@@ -619,6 +633,39 @@ pub(crate) mod tests {
         );
         pool.insert_gossiped(reading(&k, "a", 11), 0, 10).unwrap();
         assert_eq!(seqs(&pool), vec![11, 12]);
+    }
+
+    /// A copy of a reading checked against the state before the block that committed it
+    /// finalized (gossip verifying it meanwhile, or its device sending it again) arrives with a
+    /// stale committed seq, after that block emptied the device's queue: it is refused as a
+    /// replay at once, not pooled to be dropped and counted as refused at the next block.
+    #[test]
+    fn a_copy_of_a_reading_committed_while_it_was_checked_is_a_replay() {
+        let k = SecretKey::generate(Algorithm::Ed25519);
+        let dev: DeviceId = "a".parse().unwrap();
+        for gossiped in [true, false] {
+            let mut pool = ReadingPool::new(100, 10);
+            let r7 = reading(&k, "a", 7);
+            pool.insert(r7.clone(), 6).unwrap();
+            // The block holding 7 finalizes: the queue empties, the committed seq is told.
+            pool.remove_committed([r7.id()].iter());
+            assert!(pool.prune_device(&dev, 7).is_empty());
+            assert!(pool.is_empty());
+            // A copy checked against the state before it (committed seq 6) arrives now.
+            let late = if gossiped {
+                pool.insert_gossiped(r7.clone(), 6, 6)
+            } else {
+                pool.insert(r7.clone(), 6).map(|_| ())
+            };
+            assert_eq!(late, Err(RejectCode::Replay), "gossiped: {gossiped}");
+            assert!(pool.is_empty());
+            // The next block finds nothing to drop, and the committed reading has no refusal.
+            assert!(pool.prune_device(&dev, 7).is_empty());
+            assert_eq!(pool.refusal(&r7.id()), None);
+            // The device's next reading is pooled as ever.
+            pool.insert(reading(&k, "a", 8), 6).unwrap();
+            assert_eq!(pool.len(), 1);
+        }
     }
 
     #[test]
