@@ -14,11 +14,16 @@
 //! - queries: an account history and a device's readings at 1,000,000 entries (100,000 with
 //!   `--quick`), p50/p99 of one page, measured in-process on the node's index;
 //! - storage: bytes on disk per committed reading and per transfer, all indexes included;
-//! - memory: peak resident memory of each validator.
+//! - memory: peak resident memory of each validator;
+//! - cpu: for each ingest and transfer workload, the cores the validators and the load
+//!   generator kept busy, and the validators' CPU time per reading or transfer committed;
+//! - accounting: readings sent that, once the network is quiet, are neither committed nor
+//!   refused by any validator (lost; 0 unless something is wrong).
 //!
 //! The load generator runs on the same machine and shares its cores with the validators.
 
 use crate::{
+    cpu,
     sim::{self, SimArgs, percentile},
     testnet,
 };
@@ -164,6 +169,21 @@ fn metric_at(url: &str, name: &str) -> anyhow::Result<f64> {
             (k == name).then(|| v.trim().parse::<f64>().ok()).flatten()
         })
         .ok_or_else(|| anyhow!("metric {name} not found"))
+}
+
+/// The sum of every series of counter `name` (all its labels) in a node's `/metrics`.
+fn metric_sum_at(url: &str, name: &str) -> anyhow::Result<f64> {
+    let text = reqwest::blocking::get(url)?.text()?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            let series = k.split_once('{').map_or(k, |(n, _)| n);
+            (series == name)
+                .then(|| v.trim().parse::<f64>().ok())
+                .flatten()
+        })
+        .sum())
 }
 
 /// One figure over repeated runs.
@@ -322,6 +342,16 @@ impl Net {
         metric_at(&format!("{}/metrics", self.api[0]), name)
     }
 
+    /// Readings refused so far, at ingest or in a block, counted by every validator (each
+    /// refusal is counted once: by the validator that ingested the reading or built the block).
+    fn readings_refused(&self) -> anyhow::Result<f64> {
+        let mut sum = 0.0;
+        for api in &self.api {
+            sum += metric_sum_at(&format!("{api}/metrics"), "chain_readings_rejected_total")?;
+        }
+        Ok(sum)
+    }
+
     /// Waits until node0's reading pool is empty and its count of committed readings has
     /// stopped moving, for at most [QUIET_DEADLINE]; past it, warns and goes on.
     fn wait_quiet(&self) -> anyhow::Result<()> {
@@ -382,6 +412,11 @@ impl Net {
                     .map_or(0, |kb| kb * 1024)
             })
             .collect()
+    }
+
+    /// The validators' process ids.
+    fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(Child::id).collect()
     }
 
     fn peak_rss_bytes(&self) -> Vec<u64> {
@@ -668,6 +703,38 @@ fn sim_args(
         alg: Some(alg),
         quiet: true,
         presign: true,
+        watch_cpu: net.pids(),
+    }
+}
+
+/// Records how much of the machine a workload run took, from `used` (this process being the
+/// load generator, the others the validators): `cpu.<workload>.validators` and
+/// `.load_generator`, cores busy on average over the run; `.validators_us_per_<item>`, the
+/// validators' CPU time per item committed, all validators together.
+fn add_cpu(report: &mut Report, workload: &str, used: &cpu::Usage, items: f64, item: &str) {
+    if used.wall_s <= 0.0 {
+        return;
+    }
+    if let Some(s) = used.others_s {
+        report.add(
+            &format!("cpu.{workload}.validators"),
+            "cores",
+            s / used.wall_s,
+        );
+        if items > 0.0 {
+            report.add(
+                &format!("cpu.{workload}.validators_us_per_{item}"),
+                "µs",
+                s * 1e6 / items,
+            );
+        }
+    }
+    if let Some(s) = used.own_s {
+        report.add(
+            &format!("cpu.{workload}.load_generator"),
+            "cores",
+            s / used.wall_s,
+        );
     }
 }
 
@@ -688,6 +755,8 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
         for run in 0..args.runs {
             net.wait_quiet()?;
             let bytes_before = net.disk_bytes();
+            let committed_before = net.metric("chain_readings_committed_total")?;
+            let refused_before = net.readings_refused()?;
             let watch = CommitWatch::start(net)?;
             let t0 = Instant::now();
             let r = sim::measure(sim_args(
@@ -700,8 +769,25 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
                 devices,
             ))?;
             let (rate, committed) = watch.finish(r.streaming_started)?;
+            if let Some(start) = &r.cpu_at_start {
+                let used = start.until(&cpu::Sample::take(&net.pids()));
+                add_cpu(
+                    report,
+                    &format!("ingest.{transport}.{}", alg.name()),
+                    &used,
+                    committed,
+                    "reading",
+                );
+            }
+            let elapsed = t0.elapsed().as_secs_f64();
+            // Every reading sent is, once the network is quiet, committed or refused: one that
+            // is neither was lost between the device and the ledger.
+            net.wait_quiet()?;
+            let committed_all = net.metric("chain_readings_committed_total")? - committed_before;
+            let refused_all = net.readings_refused()? - refused_before;
+            let unaccounted = r.sent as f64 - committed_all - refused_all;
             eprintln!(
-                "  {name} run {}: {:.0}/s ({} sent at {:.0}/s, {} committed, {} committed receipts, {} refused {:?}) in {:.1} s",
+                "  {name} run {}: {:.0}/s ({} sent at {:.0}/s, {} committed, {} committed receipts, {} refused receipts {:?}; once quiet {committed_all:.0} committed, {refused_all:.0} refused, {unaccounted:.0} neither) in {elapsed:.1} s",
                 run + 1,
                 rate,
                 r.sent,
@@ -710,7 +796,11 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
                 r.committed,
                 r.rejected,
                 r.codes,
-                t0.elapsed().as_secs_f64()
+            );
+            report.add(
+                &format!("ingest.{transport}.{}.unaccounted", alg.name()),
+                "readings",
+                unaccounted,
             );
             report.add(&name, "readings/s", rate);
             report.add(
@@ -718,9 +808,9 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
                 "readings",
                 r.rejected as f64,
             );
-            if committed > 0.0 {
+            if committed_all > 0.0 {
                 let grown = net.disk_bytes().saturating_sub(bytes_before) as f64;
-                report.add("storage.bytes_per_reading", "bytes", grown / committed);
+                report.add("storage.bytes_per_reading", "bytes", grown / committed_all);
             }
             if transport == "mqtt" && alg == Algorithm::Ed25519 {
                 max_mqtt_ed.push(rate);
@@ -895,6 +985,7 @@ fn transfers(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result
             let before = net.metric("chain_transactions_total")?;
             let bytes_before = net.disk_bytes();
             let t0 = Instant::now();
+            let cpu_before = cpu::Sample::take(&net.pids());
             let latencies = if batched {
                 let (latencies, refused) = runtime.block_on(submit_batches(&net.api[0], txs))?;
                 report.add("transfers.batched.refused", "tx", refused as f64);
@@ -917,6 +1008,8 @@ fn transfers(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result
             } else {
                 "transfers"
             };
+            let used = cpu_before.until(&cpu::Sample::take(&net.pids()));
+            add_cpu(report, name, &used, done, "tx");
             eprintln!(
                 "  {name} run {}: {done:.0} of {total} finalized in {secs:.1} s",
                 run + 1

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cheques;
+mod cpu;
 mod devices;
 mod sim;
 mod testnet;
@@ -573,6 +574,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             alg,
             quiet: false,
             presign,
+            watch_cpu: Vec::new(),
         }),
         Cmd::Bench {
             validators,

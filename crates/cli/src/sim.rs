@@ -56,6 +56,9 @@ pub struct SimArgs {
     /// Sign every reading before the clock starts (for `verity bench`: real devices sign on
     /// their own processors, so signing here must not take the node's share of this machine).
     pub presign: bool,
+    /// Processes whose CPU time [SimReport::cpu_at_start] samples, with this one (for
+    /// `verity bench`: the validators).
+    pub watch_cpu: Vec<u32>,
 }
 
 /// What a simulation measured.
@@ -87,6 +90,9 @@ pub struct SimReport {
     pub committed_ids: Vec<[u8; 32]>,
     /// When the first reading was sent (the devices registered and connected).
     pub streaming_started: Option<Instant>,
+    /// The CPU time of this process and of [SimArgs::watch_cpu] when the first reading was
+    /// sent (after signing beforehand, which a real device does on its own processor).
+    pub cpu_at_start: Option<crate::cpu::Sample>,
 }
 
 /// Committed reading ids a report keeps.
@@ -393,6 +399,7 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport
     } else {
         mqtt_clients.resize_with(devices.len(), || None);
     }
+    let cpu_at_start = crate::cpu::Sample::take(&args.watch_cpu);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let mut senders = Vec::new();
@@ -490,6 +497,7 @@ async fn stream(args: SimArgs, devices: Vec<Device>) -> anyhow::Result<SimReport
         codes: codes.clone(),
         committed_ids: stats.sample.lock().expect("sample").clone(),
         streaming_started: Some(started),
+        cpu_at_start: Some(cpu_at_start),
     };
     if quiet {
         return Ok(report);

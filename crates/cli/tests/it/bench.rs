@@ -48,6 +48,27 @@ fn quick_bench_writes_a_complete_report() {
     ] {
         assert_eq!(figures[name]["max"], 0.0, "{name}: {:?}", figures[name]);
     }
+    // Every reading sent was committed or refused by the time the network went quiet, counted
+    // by the validators themselves: none lost between a device and the ledger.
+    for name in [
+        "ingest.mqtt.ed25519.unaccounted",
+        "ingest.http.ed25519.unaccounted",
+        "ingest.mqtt.p256.unaccounted",
+        "ingest.http.p256.unaccounted",
+    ] {
+        assert_eq!(figures[name]["min"], 0.0, "{name}: {:?}", figures[name]);
+        assert_eq!(figures[name]["max"], 0.0, "{name}: {:?}", figures[name]);
+    }
+    // The machine's share each side took, and what a reading and a transfer cost the validators.
+    for name in [
+        "cpu.ingest.mqtt.ed25519.validators",
+        "cpu.ingest.mqtt.ed25519.load_generator",
+        "cpu.ingest.mqtt.ed25519.validators_us_per_reading",
+        "cpu.transfers.validators_us_per_tx",
+        "cpu.transfers.batched.validators_us_per_tx",
+    ] {
+        assert_positive_median(figures, name);
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("ingest.mqtt.ed25519.readings_per_s"),
