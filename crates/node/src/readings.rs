@@ -29,8 +29,8 @@ use verity_types::{DeviceId, Hash, PublicKey, Reading, RejectCode};
 /// many newer refusals ([Recent]).
 pub const REFUSED_READINGS_MEMORY: usize = 100_000;
 
-/// How many devices' committed seqs the pool remembers once they have nothing pending, at most
-/// ([Recent]); see [ReadingPool::prune_device].
+/// How many devices' committed seqs the pool remembers, at most ([Recent]; a few MiB when
+/// full): see [ReadingPool::prune_device].
 pub const COMMITTED_SEQS_MEMORY: usize = 100_000;
 
 /// Blocks finalized after a gossiped reading arrived beyond which it is no longer held for the
@@ -71,10 +71,11 @@ pub struct ReadingPool {
     by_id: HashMap<Hash, Pending>,
     by_device: BTreeMap<DeviceId, DeviceQueue>,
     refused: Recent<Hash, RejectCode>,
-    /// The committed seq of recently finalized devices, kept when their queue empties: a
-    /// reading checked against the state before a block committed it (a gossiped copy of it,
-    /// or the device sending it again) is then refused as the replay it is, instead of pooled
-    /// and dropped as one at the next block, counted as a refusal of a reading that committed.
+    /// The committed seq of the devices recent finalized blocks touched, kept whether or not
+    /// they have readings waiting (a device's queue is dropped when it empties): a reading
+    /// checked against the state before a block committed it (a gossiped copy of it, or the
+    /// device sending it again) is then refused as the replay it is, instead of pooled and
+    /// dropped as one at the next block, counted as a refusal of a reading that committed.
     committed: Recent<DeviceId, u64>,
     /// The last finalized height the pool was told of.
     height: u64,
@@ -282,7 +283,8 @@ impl ReadingPool {
     /// Records that `device`'s committed seq is `last_seq`, and drops its pending readings with
     /// seq at most `last_seq` (now replays); returns them.
     pub fn prune_device(&mut self, device: &DeviceId, last_seq: u64) -> Vec<Arc<Reading>> {
-        self.committed.insert(device.clone(), last_seq);
+        let known = self.committed.get(device).copied().unwrap_or(0);
+        self.committed.insert(device.clone(), known.max(last_seq));
         let stale: Vec<Hash> = match self.by_device.get_mut(device) {
             Some(q) => {
                 q.committed = q.committed.max(last_seq);
@@ -662,6 +664,9 @@ pub(crate) mod tests {
             // The next block finds nothing to drop, and the committed reading has no refusal.
             assert!(pool.prune_device(&dev, 7).is_empty());
             assert_eq!(pool.refusal(&r7.id()), None);
+            // Told an older committed seq later, the pool keeps the higher one.
+            pool.prune_device(&dev, 5);
+            assert_eq!(pool.insert(r7.clone(), 5), Err(RejectCode::Replay));
             // The device's next reading is pooled as ever.
             pool.insert(reading(&k, "a", 8), 6).unwrap();
             assert_eq!(pool.len(), 1);
