@@ -18,7 +18,7 @@
 //! - cpu: for each ingest and transfer workload, the cores the validators and the load
 //!   generator kept busy, and the validators' CPU time per reading or transfer committed;
 //! - accounting: readings sent that, once the network is quiet, are neither committed nor
-//!   refused by any validator (lost; 0 unless something is wrong).
+//!   refused by node0, where the devices publish (lost; 0 unless something is wrong).
 //!
 //! The load generator runs on the same machine and shares its cores with the validators.
 
@@ -160,19 +160,9 @@ impl CommitWatch {
     }
 }
 
-/// One counter of a node's `/metrics`.
-fn metric_at(url: &str, name: &str) -> anyhow::Result<f64> {
-    let text = reqwest::blocking::get(url)?.text()?;
-    text.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            (k == name).then(|| v.trim().parse::<f64>().ok()).flatten()
-        })
-        .ok_or_else(|| anyhow!("metric {name} not found"))
-}
-
-/// The sum of every series of counter `name` (all its labels) in a node's `/metrics`.
-fn metric_sum_at(url: &str, name: &str) -> anyhow::Result<f64> {
+/// The values of every series of metric `name` (unlabelled, or each of its labels) in a
+/// node's `/metrics`.
+fn series_at(url: &str, name: &str) -> anyhow::Result<Vec<f64>> {
     let text = reqwest::blocking::get(url)?.text()?;
     Ok(text
         .lines()
@@ -183,7 +173,21 @@ fn metric_sum_at(url: &str, name: &str) -> anyhow::Result<f64> {
                 .then(|| v.trim().parse::<f64>().ok())
                 .flatten()
         })
-        .sum())
+        .collect())
+}
+
+/// One unlabelled counter or gauge of a node's `/metrics`.
+fn metric_at(url: &str, name: &str) -> anyhow::Result<f64> {
+    series_at(url, name)?
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow!("metric {name} not found"))
+}
+
+/// The sum of every series of counter `name` (all its labels) in a node's `/metrics`; 0 when
+/// it has none yet (the node prints a labelled family only once it has a series).
+fn metric_sum_at(url: &str, name: &str) -> anyhow::Result<f64> {
+    Ok(series_at(url, name)?.iter().sum())
 }
 
 /// One figure over repeated runs.
