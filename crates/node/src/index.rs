@@ -41,6 +41,7 @@ use verity_ledger::{
 };
 use verity_types::{
     AccountId, DeviceId, Hash, Reading, RejectCode, SignedTransaction, TxBody,
+    hash::hash_hex,
     proof::ProvenReceipt,
     reading::Record,
     receipt::{Movement, read_receipt_body, receipt_body_size, write_receipt_body},
@@ -1249,7 +1250,7 @@ fn write_readings(
         };
         if newer {
             let mut j = rec.to_json();
-            j["reading_id"] = hex::encode(r.id().0).into();
+            j["reading_id"] = hash_hex(&r.id()).into();
             j["seq"] = r.seq().into();
             j["height"] = height.into();
             let v = serde_json::to_vec(&j).map_err(ie)?;

@@ -81,7 +81,7 @@ fn receipt(id: &Hash, seq: Option<u64>, outcome: Result<Option<u64>, RejectCode>
         #[serde(skip_serializing_if = "Option::is_none")]
         height: Option<u64>,
     }
-    let reading_id = hex::encode(id.0);
+    let reading_id = verity_types::hash::hash_hex(id);
     let (status, code, height) = match outcome {
         Ok(None) => ("accepted", None, None),
         Ok(Some(h)) => ("committed", None, Some(h)),

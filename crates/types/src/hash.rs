@@ -22,7 +22,26 @@ pub fn parse_hash(s: &str) -> Option<Hash> {
     Some(commonware_cryptography::sha256::Digest(arr))
 }
 
-/// Lowercase hex of a digest.
+/// Lowercase hex of a digest (written into a buffer: receipts and the reading index do this
+/// for every reading, and `hex::encode` builds its string a character at a time).
 pub fn hash_hex(h: &Hash) -> String {
-    hex::encode(h.0)
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(h.0, &mut out).expect("32 bytes are 64 hex digits");
+    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_in_hex_is_64_lowercase_digits_that_parse_back() {
+        for h in [sha256(b""), sha256(b"reading"), Hash::from([0xab; 32])] {
+            let s = hash_hex(&h);
+            assert_eq!(s.len(), 64);
+            assert_eq!(s, hex::encode(h.0));
+            assert!(!s.contains(|c: char| c.is_ascii_uppercase()));
+            assert_eq!(parse_hash(&s), Some(h));
+        }
+    }
 }

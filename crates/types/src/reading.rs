@@ -2,10 +2,14 @@
 //!
 //! [Reading::decode] performs every check that needs no ledger state, in the order the
 //! protocol lists them, and classifies a failure as `malformed`, `bad_header` or `bad_senml`.
-//! Well-formedness (definite lengths only, no tags but the outer 18, no trailing bytes, a depth
-//! limit) is checked on the raw items with `ciborium-ll` before any value is built, because
-//! `ciborium` itself accepts indefinite lengths. The `Sig_structure` is built by `coset` over the
-//! protected header bytes exactly as the device sent them.
+//! Each of the three CBOR items (the message, the protected header inside it, the SenML payload)
+//! is first checked for well-formedness (definite lengths only, no tags but the outer 18, only
+//! false, true and null as simple values, text in UTF-8, no trailing bytes, a depth limit), then
+//! read once more head by head with `ciborium-ll`, its strings borrowed from the message: no
+//! value tree is built, and a decoded reading keeps the message's bytes and where the protected
+//! header and payload lie in them. The `Sig_structure` is encoded from those bytes exactly as
+//! the device sent them. A test checks this decoder against the value-tree model it replaced
+//! (`reading/model.rs`) on tens of thousands of valid and broken readings.
 //!
 //! Choices where the protocol leaves room, documented in docs/devices.md: a detached (nil)
 //! payload is `bad_header`; SenML labels other than the thirteen of §2 and base version (-1)
@@ -210,8 +214,9 @@ pub struct Reading {
     device: DeviceId,
     algorithm: Algorithm,
     seq: u64,
-    protected: Vec<u8>,
-    payload: Vec<u8>,
+    /// Where the protected header's bytes and the payload lie in `bytes`.
+    protected: std::ops::Range<usize>,
+    payload: std::ops::Range<usize>,
     signature: Signature,
     records: Vec<Record>,
 }
@@ -231,48 +236,53 @@ impl Reading {
             )));
         }
         well_formed(bytes, Some(COSE_SIGN1_TAG)).map_err(malformed)?;
-        let value: Value =
-            ciborium::from_reader(bytes).map_err(|e| malformed(format!("CBOR: {e}")))?;
-        let Value::Tag(COSE_SIGN1_TAG, inner) = value else {
+        // Well-formed: what follows reads the heads in order and checks what they hold.
+        let mut heads = Heads::new(bytes);
+        let Head::Tag(COSE_SIGN1_TAG) = heads.next().map_err(malformed)? else {
             return Err(malformed("not a tagged COSE_Sign1 (tag 18)"));
         };
-        let Value::Array(items) = *inner else {
+        let Head::Array(items) = heads.next().map_err(malformed)? else {
             return Err(malformed("COSE_Sign1 is not an array"));
         };
-        let [protected, unprotected, payload, signature]: [Value; 4] = items
-            .try_into()
-            .map_err(|_| malformed("COSE_Sign1 must have 4 items"))?;
-        let Value::Bytes(protected) = protected else {
+        if items != 4 {
+            return Err(malformed("COSE_Sign1 must have 4 items"));
+        }
+        let Head::Bytes(protected) = heads.next().map_err(malformed)? else {
             return Err(malformed("protected header is not a byte string"));
         };
-        let Value::Map(unprotected) = unprotected else {
+        let protected_span = heads.span_of_last(protected);
+        let Head::Map(unprotected) = heads.next().map_err(malformed)? else {
             return Err(malformed("unprotected header is not a map"));
         };
-        let payload = match payload {
-            Value::Bytes(p) => p,
-            Value::Null => return Err(bad_header("detached payloads are not allowed")),
+        // Its entries are skipped here and refused below, after the protected header's checks.
+        heads.skip(2 * unprotected).map_err(malformed)?;
+        let payload = match heads.next().map_err(malformed)? {
+            Head::Bytes(p) => p,
+            Head::Simple(SIMPLE_NULL) => {
+                return Err(bad_header("detached payloads are not allowed"));
+            }
             _ => return Err(malformed("payload is not a byte string")),
         };
-        let Value::Bytes(signature) = signature else {
+        let payload_span = heads.span_of_last(payload);
+        let Head::Bytes(signature) = heads.next().map_err(malformed)? else {
             return Err(malformed("signature is not a byte string"));
         };
-        let (algorithm, device, seq) = protected_header(&protected)?;
-        if !unprotected.is_empty() {
+        let (algorithm, device, seq) = protected_header(protected)?;
+        if unprotected != 0 {
             return Err(bad_header("the unprotected header must be an empty map"));
         }
         let signature: [u8; 64] = signature
-            .as_slice()
             .try_into()
             .map_err(|_| malformed(format!("signature is {} bytes, not 64", signature.len())))?;
-        let records = senml(&payload)?;
+        let records = senml(payload)?;
         Ok(Self {
             bytes: bytes.to_vec(),
             id,
             device,
             algorithm,
             seq,
-            protected,
-            payload,
+            protected: protected_span,
+            payload: payload_span,
             signature: Signature(signature),
             records,
         })
@@ -318,19 +328,21 @@ impl Reading {
             .fold(f64::INFINITY, f64::min)
     }
 
-    /// The bytes the signature covers: `["Signature1", protected as sent, h'', payload]`.
+    /// The bytes the signature covers, COSE's `Sig_structure` (RFC 9052 §4.4): `["Signature1",
+    /// protected as sent, h'', payload]`, encoded with the shortest heads.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let protected = coset::ProtectedHeader {
-            original_data: Some(self.protected.clone()),
-            header: coset::Header::default(),
-        };
-        coset::sig_structure_data(
-            coset::SignatureContext::CoseSign1,
-            protected,
-            None,
-            &[],
-            &self.payload,
-        )
+        let protected = &self.bytes[self.protected.clone()];
+        let payload = &self.bytes[self.payload.clone()];
+        let mut out = Vec::with_capacity(protected.len() + payload.len() + 32);
+        let mut encoder = ciborium_ll::Encoder::from(&mut out);
+        let written = encoder
+            .push(ciborium_ll::Header::Array(Some(4)))
+            .and_then(|()| encoder.text(SIG_STRUCTURE_CONTEXT, None))
+            .and_then(|()| encoder.bytes(protected, None))
+            .and_then(|()| encoder.bytes(&[], None))
+            .and_then(|()| encoder.bytes(payload, None));
+        written.expect("writing to a Vec does not fail");
+        out
     }
 
     /// Verifies the signature with `key`, which must be of the reading's algorithm.
@@ -344,36 +356,44 @@ impl Reading {
 /// Checks the protected header: exactly alg, content type, kid and seq with valid values.
 fn protected_header(bytes: &[u8]) -> Result<(Algorithm, DeviceId, u64), ReadingError> {
     well_formed(bytes, None).map_err(|e| malformed(format!("protected header: {e}")))?;
-    let value: Value =
-        ciborium::from_reader(bytes).map_err(|e| malformed(format!("protected header: {e}")))?;
-    let Value::Map(entries) = value else {
+    let mut heads = Heads::new(bytes);
+    let mut next = || {
+        heads
+            .next()
+            .map_err(|e| malformed(format!("protected header: {e}")))
+    };
+    let Head::Map(entries) = next()? else {
         return Err(bad_header("protected header is not a map"));
     };
     let (mut alg, mut content_type, mut kid, mut seq) = (None, None, None, None);
-    for (label, value) in entries {
-        let slot_taken = match int(&label) {
+    for _ in 0..entries {
+        // Every label and value that is not what the protocol asks for ends the check, so a
+        // container is never entered and the heads stay in step.
+        let label = next()?.int();
+        let value = next()?;
+        let slot_taken = match label {
             Some(1) => alg
-                .replace(match int(&value) {
+                .replace(match value.int() {
                     Some(-8) => Algorithm::Ed25519,
                     Some(-7) => Algorithm::P256,
                     _ => return Err(bad_header("alg must be -8 (EdDSA) or -7 (ES256)")),
                 })
                 .is_some(),
             Some(3) => {
-                if int(&value) != Some(SENML_CBOR_CONTENT_FORMAT as i128) {
+                if value.int() != Some(SENML_CBOR_CONTENT_FORMAT as i128) {
                     return Err(bad_header("content type must be the integer 112"));
                 }
                 content_type.replace(()).is_some()
             }
             Some(4) => {
-                let Value::Bytes(b) = value else {
+                let Head::Bytes(b) = value else {
                     return Err(bad_header("kid must be a byte string"));
                 };
-                let id = DeviceId::from_bytes(&b)
+                let id = DeviceId::from_bytes(b)
                     .map_err(|_| bad_header("kid is not a valid device id"))?;
                 kid.replace(id).is_some()
             }
-            Some(l) if l == SEQ_LABEL as i128 => match int(&value) {
+            Some(l) if l == SEQ_LABEL as i128 => match value.int() {
                 Some(s) if s >= 1 && s < SEQ_LIMIT as i128 => seq.replace(s as u64).is_some(),
                 _ => return Err(bad_header("seq must be an integer with 1 <= seq < 2^53")),
             },
@@ -391,28 +411,6 @@ fn protected_header(bytes: &[u8]) -> Result<(Algorithm, DeviceId, u64), ReadingE
     }
 }
 
-fn int(v: &Value) -> Option<i128> {
-    match v {
-        Value::Integer(i) => Some(i128::from(*i)),
-        _ => None,
-    }
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Integer(i) => Some(i128::from(*i) as f64),
-        Value::Float(f) if f.is_finite() => Some(*f),
-        _ => None,
-    }
-}
-
-fn text(v: Value) -> Option<String> {
-    match v {
-        Value::Text(s) => Some(s),
-        _ => None,
-    }
-}
-
 /// RFC 8428 §4.5.1: a name starts with a letter or digit, then letters, digits, `:./-_`.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -424,32 +422,33 @@ fn valid_name(name: &str) -> bool {
 /// does for its payload.
 pub fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
     well_formed(payload, None).map_err(|e| malformed(format!("payload: {e}")))?;
-    let value: Value =
-        ciborium::from_reader(payload).map_err(|e| malformed(format!("payload: {e}")))?;
-    let Value::Array(pack) = value else {
+    let mut heads = Heads::new(payload);
+    let mut next = || heads.next().map_err(|e| malformed(format!("payload: {e}")));
+    let Head::Array(records) = next()? else {
         return Err(bad_senml("the pack is not an array"));
     };
-    if pack.is_empty() || pack.len() > MAX_RECORDS {
+    if records == 0 || records > MAX_RECORDS {
         return Err(bad_senml(format!(
-            "a pack holds 1 to {MAX_RECORDS} records, this one {}",
-            pack.len()
+            "a pack holds 1 to {MAX_RECORDS} records, this one {records}"
         )));
     }
     let mut base_name = String::new();
     let mut base_time = 0.0;
-    let mut base_unit: Option<String> = None;
+    let mut base_unit: Option<&str> = None;
     let mut base_value: Option<f64> = None;
-    let mut out = Vec::with_capacity(pack.len());
-    for (i, record) in pack.into_iter().enumerate() {
-        let Value::Map(fields) = record else {
+    let mut out = Vec::with_capacity(records);
+    for i in 0..records {
+        // As in the protected header, any label or value of the wrong kind ends the check.
+        let Head::Map(fields) = next()? else {
             return Err(bad_senml(format!("record {i} is not a map")));
         };
         let wrong = |what: &str| bad_senml(format!("record {i}: {what} has the wrong type"));
         let mut seen = 0u16;
         let (mut name, mut time, mut unit, mut value) = (None, None, None, None);
         let mut values = 0;
-        for (label, v) in fields {
-            let label = int(&label)
+        for _ in 0..fields {
+            let label = next()?
+                .int()
                 .ok_or_else(|| bad_senml(format!("record {i}: labels must be integers")))?;
             let bit = match label {
                 -5..=-2 => label + 5,
@@ -462,35 +461,41 @@ pub fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
                 )));
             }
             seen |= 1 << bit;
+            let v = next()?;
             match label {
-                -2 => base_name = text(v).ok_or_else(|| wrong("bn"))?,
-                -3 => base_time = number(&v).ok_or_else(|| wrong("bt"))?,
-                -4 => base_unit = Some(text(v).ok_or_else(|| wrong("bu"))?),
-                -5 => base_value = Some(number(&v).ok_or_else(|| wrong("bv"))?),
-                0 => name = Some(text(v).ok_or_else(|| wrong("n"))?),
-                1 => unit = Some(text(v).ok_or_else(|| wrong("u"))?),
+                -2 => base_name = v.text().ok_or_else(|| wrong("bn"))?.to_owned(),
+                -3 => base_time = v.number().ok_or_else(|| wrong("bt"))?,
+                -4 => base_unit = Some(v.text().ok_or_else(|| wrong("bu"))?),
+                -5 => base_value = Some(v.number().ok_or_else(|| wrong("bv"))?),
+                0 => name = Some(v.text().ok_or_else(|| wrong("n"))?),
+                1 => unit = Some(v.text().ok_or_else(|| wrong("u"))?),
                 2 => {
                     values += 1;
-                    value = Some(SenmlValue::Number(number(&v).ok_or_else(|| wrong("v"))?));
+                    value = Some(SenmlValue::Number(v.number().ok_or_else(|| wrong("v"))?));
                 }
                 3 => {
                     values += 1;
-                    let s = text(v).ok_or_else(|| wrong("vs"))?;
+                    let s = v.text().ok_or_else(|| wrong("vs"))?;
                     if s.len() > MAX_VS_BYTES {
                         return Err(malformed(format!(
                             "record {i}: vs is {} bytes, the limit is {MAX_VS_BYTES}",
                             s.len()
                         )));
                     }
-                    value = Some(SenmlValue::String(s));
+                    value = Some(SenmlValue::String(s.to_owned()));
                 }
                 4 => {
                     values += 1;
-                    value = Some(SenmlValue::Bool(v.as_bool().ok_or_else(|| wrong("vb"))?));
+                    let b = match v {
+                        Head::Simple(SIMPLE_FALSE) => false,
+                        Head::Simple(SIMPLE_TRUE) => true,
+                        _ => return Err(wrong("vb")),
+                    };
+                    value = Some(SenmlValue::Bool(b));
                 }
                 8 => {
                     values += 1;
-                    let Value::Bytes(d) = v else {
+                    let Head::Bytes(d) = v else {
                         return Err(wrong("vd"));
                     };
                     if d.len() > MAX_VD_BYTES {
@@ -499,12 +504,12 @@ pub fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
                             d.len()
                         )));
                     }
-                    value = Some(SenmlValue::Data(d));
+                    value = Some(SenmlValue::Data(d.to_vec()));
                 }
-                6 => time = Some(number(&v).ok_or_else(|| wrong("t"))?),
+                6 => time = Some(v.number().ok_or_else(|| wrong("t"))?),
                 // Sum (s) and update time (ut) are checked for type and kept in the signed bytes.
                 _ => {
-                    number(&v).ok_or_else(|| wrong("s/ut"))?;
+                    v.number().ok_or_else(|| wrong("s/ut"))?;
                 }
             }
         }
@@ -542,55 +547,162 @@ pub fn senml(payload: &[u8]) -> Result<Vec<Record>, ReadingError> {
         out.push(Record {
             name,
             time,
-            unit: unit.or_else(|| base_unit.clone()),
+            unit: unit.or(base_unit).map(str::to_owned),
             value,
         });
     }
     Ok(out)
 }
 
-/// Checks that `bytes` hold exactly one well-formed CBOR item with definite lengths, nested at
-/// most [MAX_CBOR_DEPTH] deep, with no tag except `root_tag` on the outermost item and only the
-/// simple values false, true and null. Walks the item heads with `ciborium-ll`, iteratively.
-fn well_formed(bytes: &[u8], root_tag: Option<u64>) -> Result<(), String> {
-    use ciborium_ll::{Decoder, Header};
-    let mut decoder = Decoder::from(bytes);
-    // Items still owed by each open array or map.
-    let mut open: Vec<usize> = Vec::new();
-    let mut first = true;
-    loop {
-        let header = decoder
-            .pull()
-            .map_err(|_| "truncated or invalid CBOR".to_string())?;
-        let at_root = std::mem::replace(&mut first, false);
-        let children = match header {
-            Header::Positive(_) | Header::Negative(_) | Header::Float(_) => 0,
-            Header::Simple(20..=22) => 0,
-            Header::Simple(s) => return Err(format!("simple value {s} is not allowed")),
-            Header::Tag(t) if at_root && root_tag == Some(t) => {
-                first = false;
-                // The tagged item follows; it is the root's content, not a sibling.
-                continue;
-            }
-            Header::Tag(t) => return Err(format!("tag {t} is not allowed here")),
+/// The simple values CBOR gives false, true and null (RFC 8949 §3.3).
+const SIMPLE_FALSE: u8 = 20;
+const SIMPLE_TRUE: u8 = 21;
+const SIMPLE_NULL: u8 = 22;
+
+/// The context string of a COSE_Sign1 `Sig_structure` (RFC 9052 §4.4).
+const SIG_STRUCTURE_CONTEXT: &str = "Signature1";
+
+/// One CBOR head as [Heads] reads it, with a string's content borrowed from the input.
+#[derive(Clone, Copy, Debug)]
+enum Head<'a> {
+    Int(i128),
+    Float(f64),
+    Simple(u8),
+    Bytes(&'a [u8]),
+    Text(&'a str),
+    Array(usize),
+    Map(usize),
+    Tag(u64),
+    /// An indefinite-length string, array or map, or a break.
+    Indefinite,
+}
+
+impl<'a> Head<'a> {
+    fn int(self) -> Option<i128> {
+        match self {
+            Self::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// A finite number, integer or float.
+    fn number(self) -> Option<f64> {
+        match self {
+            Self::Int(i) => Some(i as f64),
+            Self::Float(f) if f.is_finite() => Some(f),
+            _ => None,
+        }
+    }
+
+    fn text(self) -> Option<&'a str> {
+        match self {
+            Self::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Reads CBOR heads in order, one `ciborium-ll` decoder per head, and a string's content by
+/// borrowing it: a reading is decoded without building a value tree or copying its strings
+/// (the records' names, units and values are the only copies).
+struct Heads<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Heads<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// The next head; text must be valid UTF-8.
+    fn next(&mut self) -> Result<Head<'a>, &'static str> {
+        use ciborium_ll::{Decoder, Header};
+        let mut decoder = Decoder::from(&self.bytes[self.pos..]);
+        let header = decoder.pull().map_err(|_| "truncated or invalid CBOR")?;
+        self.pos += decoder.offset();
+        Ok(match header {
+            Header::Positive(n) => Head::Int(n.into()),
+            Header::Negative(n) => Head::Int(-1 - i128::from(n)),
+            Header::Float(f) => Head::Float(f),
+            Header::Simple(s) => Head::Simple(s),
+            Header::Bytes(Some(n)) => Head::Bytes(self.take(n)?),
+            Header::Text(Some(n)) => Head::Text(
+                std::str::from_utf8(self.take(n)?).map_err(|_| "text is not valid UTF-8")?,
+            ),
+            Header::Array(Some(n)) => Head::Array(n),
+            Header::Map(Some(n)) => Head::Map(n),
+            Header::Tag(t) => Head::Tag(t),
             Header::Break
             | Header::Bytes(None)
             | Header::Text(None)
             | Header::Array(None)
-            | Header::Map(None) => return Err("indefinite lengths are not allowed".into()),
-            Header::Bytes(Some(n)) | Header::Text(Some(n)) => {
-                if n > bytes.len() - decoder.offset() {
-                    return Err("truncated string".into());
-                }
-                let mut skip = vec![0u8; n];
-                ciborium_io::Read::read_exact(&mut decoder, &mut skip)
-                    .map_err(|_| "truncated string".to_string())?;
-                0
+            | Header::Map(None) => Head::Indefinite,
+        })
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or("truncated string")?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// Where `last`, the string the last head held, lies in the input.
+    fn span_of_last(&self, last: &[u8]) -> std::ops::Range<usize> {
+        self.pos - last.len()..self.pos
+    }
+
+    /// Skips `items` whole items of well-formed input.
+    fn skip(&mut self, items: usize) -> Result<(), &'static str> {
+        let mut owed = items;
+        while owed > 0 {
+            owed -= 1;
+            owed += match self.next()? {
+                Head::Array(n) => n,
+                Head::Map(n) => n.checked_mul(2).ok_or("map too large")?,
+                Head::Tag(_) => 1,
+                _ => 0,
+            };
+        }
+        Ok(())
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+}
+
+/// Checks that `bytes` hold exactly one well-formed CBOR item with definite lengths, nested at
+/// most [MAX_CBOR_DEPTH] deep, with no tag except `root_tag` on the outermost item, only the
+/// simple values false, true and null, and text in UTF-8. Walks the item heads iteratively.
+fn well_formed(bytes: &[u8], root_tag: Option<u64>) -> Result<(), String> {
+    let mut heads = Heads::new(bytes);
+    // Items still owed by each open array or map.
+    let mut open: Vec<usize> = Vec::new();
+    let mut first = true;
+    loop {
+        let head = heads.next()?;
+        let at_root = std::mem::replace(&mut first, false);
+        let children = match head {
+            Head::Int(_) | Head::Float(_) | Head::Bytes(_) | Head::Text(_) => 0,
+            Head::Simple(SIMPLE_FALSE..=SIMPLE_NULL) => 0,
+            Head::Simple(s) => return Err(format!("simple value {s} is not allowed")),
+            Head::Tag(t) if at_root && root_tag == Some(t) => {
+                first = false;
+                // The tagged item follows; it is the root's content, not a sibling.
+                continue;
             }
-            Header::Array(Some(n)) => n,
-            Header::Map(Some(n)) => n.checked_mul(2).ok_or("map too large")?,
+            Head::Tag(t) => return Err(format!("tag {t} is not allowed here")),
+            Head::Indefinite => return Err("indefinite lengths are not allowed".into()),
+            Head::Array(n) => n,
+            Head::Map(n) => n.checked_mul(2).ok_or("map too large")?,
         };
-        if children > bytes.len() - decoder.offset() {
+        if children > heads.remaining() {
             return Err("truncated array or map".into());
         }
         if children > 0 {
@@ -604,7 +716,7 @@ fn well_formed(bytes: &[u8], root_tag: Option<u64>) -> Result<(), String> {
         loop {
             match open.last_mut() {
                 None => {
-                    return if decoder.offset() == bytes.len() {
+                    return if heads.remaining() == 0 {
                         Ok(())
                     } else {
                         Err("trailing bytes after the item".into())
@@ -720,6 +832,9 @@ pub mod sign {
         sign_payload(key, device, seq, senml_pack(records))
     }
 }
+
+#[cfg(test)]
+mod model;
 
 #[cfg(test)]
 mod tests {
@@ -909,6 +1024,227 @@ mod tests {
         let mut deep = vec![0x81u8; 100_000];
         deep.push(0x00);
         assert!(well_formed(&deep, None).is_err());
+    }
+
+    /// A random CBOR value for the model test: mostly what readings hold, often not.
+    fn random_value(rng: &mut impl rand::Rng, depth: usize) -> Value {
+        let ints = [
+            0i64, 1, -1, 2, 3, 4, 6, 8, 112, -2, -3, -4, -5, -6, -7, -8, SEQ_LABEL,
+        ];
+        match rng.gen_range(0..if depth == 0 { 8 } else { 10 }) {
+            0 => Value::Integer(ints[rng.gen_range(0..ints.len())].into()),
+            1 => Value::Integer(rng.r#gen::<i64>().into()),
+            2 => Value::Float(
+                [
+                    1.5,
+                    0.0,
+                    -2.0,
+                    1.7e9,
+                    f64::NAN,
+                    f64::INFINITY,
+                    f64::MAX,
+                    1e308,
+                ][rng.gen_range(0..8)],
+            ),
+            3 => Value::Text(
+                ["t", "", "bad name!", "urn:dev:1:", "Cel", "\u{e9}"][rng.gen_range(0..6)].into(),
+            ),
+            4 => Value::Bytes((0..rng.gen_range(0..70)).map(|_| rng.r#gen()).collect()),
+            5 => Value::Bool(rng.r#gen()),
+            6 => Value::Null,
+            7 => Value::Integer(rng.gen_range(1_600_000_000i64..1_800_000_000).into()),
+            8 => Value::Array(
+                (0..rng.gen_range(0..4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Map(
+                (0..rng.gen_range(0..5))
+                    .map(|_| (random_value(rng, 0), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A SenML pack, a protected header or a whole COSE_Sign1 that is close to right: good
+    /// parts with random ones swapped in, entries dropped or added.
+    fn near_miss(rng: &mut impl rand::Rng) -> Vec<u8> {
+        let key = SecretKey::generate(Algorithm::Ed25519);
+        let mut records: Vec<NewRecord> = (0..rng.gen_range(1..4))
+            .map(|i| NewRecord {
+                name: format!("r{i}"),
+                time: 1_760_000_000.0 + i as f64,
+                unit: rng.r#gen::<bool>().then(|| "Cel".into()),
+                value: match rng.gen_range(0..4) {
+                    0 => SenmlValue::Number(rng.r#gen::<f64>() * 100.0),
+                    1 => SenmlValue::String("on".into()),
+                    2 => SenmlValue::Bool(rng.r#gen()),
+                    _ => SenmlValue::Data(vec![7; rng.gen_range(0..9)]),
+                },
+            })
+            .collect();
+        if rng.gen_ratio(1, 4) {
+            records.truncate(1);
+        }
+        let signed = sign_reading(&key, &"d1".parse().unwrap(), 3, &records);
+        let Value::Tag(18, inner) = ciborium::from_reader::<Value, _>(signed.as_slice()).unwrap()
+        else {
+            unreachable!()
+        };
+        let Value::Array(mut items) = *inner else {
+            unreachable!()
+        };
+        // Change the protected header, the unprotected one, the SenML pack or the item list, or
+        // nothing.
+        match rng.gen_range(0..6) {
+            0 => {
+                let mut h = good_header();
+                match rng.gen_range(0..3) {
+                    0 => h[rng.gen_range(0..4)].1 = random_value(rng, 1),
+                    1 => {
+                        h.remove(rng.gen_range(0..4));
+                    }
+                    _ => h.push((
+                        [1, 3, 4, 5, SEQ_LABEL][rng.gen_range(0..5)],
+                        random_value(rng, 1),
+                    )),
+                }
+                items[0] = Value::Bytes(header(h));
+            }
+            1 => items[1] = random_value(rng, 1),
+            2 => {
+                let Value::Bytes(pack) = &items[2] else {
+                    unreachable!()
+                };
+                let Value::Array(mut pack) =
+                    ciborium::from_reader::<Value, _>(pack.as_slice()).unwrap()
+                else {
+                    unreachable!()
+                };
+                let Value::Map(fields) = &mut pack[0] else {
+                    unreachable!()
+                };
+                let labels = [-6i64, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+                match rng.gen_range(0..3) {
+                    0 if !fields.is_empty() => {
+                        let i = rng.gen_range(0..fields.len());
+                        fields[i].1 = random_value(rng, 1);
+                    }
+                    1 if !fields.is_empty() => {
+                        fields.remove(rng.gen_range(0..fields.len()));
+                    }
+                    _ => fields.push((
+                        Value::Integer(labels[rng.gen_range(0..labels.len())].into()),
+                        random_value(rng, 1),
+                    )),
+                }
+                items[2] = match rng.gen_range(0..8) {
+                    0 => random_value(rng, 2),
+                    _ => Value::Bytes(cbor(&Value::Array(pack))),
+                };
+            }
+            3 => items[3] = random_value(rng, 0),
+            4 => {
+                if rng.r#gen::<bool>() {
+                    items.pop();
+                } else {
+                    items.push(random_value(rng, 1));
+                }
+            }
+            _ => {}
+        }
+        let whole = Value::Array(items);
+        if rng.gen_ratio(1, 10) {
+            cbor(&whole)
+        } else {
+            cbor(&Value::Tag(18, Box::new(whole)))
+        }
+    }
+
+    /// The one-pass decoder refuses exactly what the value-tree model ([model]) refuses, with
+    /// the same code, and decodes the rest to the same reading and signed bytes: valid
+    /// readings, readings with a part swapped for a random value, and both with bytes flipped,
+    /// inserted or cut, in the outer message or inside a header or the payload.
+    #[test]
+    fn one_pass_decoder_agrees_with_the_value_tree_model() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20_261_128);
+        let (mut accepted, mut refused) = (0, std::collections::BTreeMap::new());
+        for case in 0..30_000 {
+            let mut bytes = near_miss(&mut rng);
+            for _ in 0..rng.gen_range(0..3) {
+                let i = rng.gen_range(0..bytes.len());
+                match rng.gen_range(0..5) {
+                    0 => bytes[i] ^= 1 << rng.gen_range(0..8),
+                    1 => {
+                        bytes[i] =
+                            [0x9f, 0x5f, 0x7f, 0xff, 0xf7, 0xc2, 0x80, 0xa0][rng.gen_range(0..8)]
+                    }
+                    2 => bytes.insert(i, rng.r#gen()),
+                    3 => bytes.truncate(i),
+                    _ => {}
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let ours = Reading::decode(&bytes);
+            let model = model::decode(&bytes);
+            match (&ours, &model) {
+                (Ok(r), Ok(m)) => {
+                    accepted += 1;
+                    assert_eq!(
+                        (
+                            r.device(),
+                            r.algorithm(),
+                            r.seq(),
+                            r.signature(),
+                            r.records()
+                        ),
+                        (
+                            &m.device,
+                            m.algorithm,
+                            m.seq,
+                            &m.signature,
+                            m.records.as_slice()
+                        ),
+                        "case {case}: {}",
+                        hex::encode(&bytes)
+                    );
+                    assert_eq!(
+                        r.signed_bytes(),
+                        model::signed_bytes(&m.protected, &m.payload),
+                        "case {case}"
+                    );
+                }
+                (Err(e), Err(m)) => {
+                    assert_eq!(
+                        e.code,
+                        m.code,
+                        "case {case}: {e} / {m}: {}",
+                        hex::encode(&bytes)
+                    );
+                    // The model leaves invalid UTF-8 to ciborium, which words it its own way.
+                    if e.detail != m.detail {
+                        assert!(e.detail.contains("UTF-8"), "case {case}: {e} / {m}");
+                    }
+                    *refused.entry(e.code).or_insert(0) += 1;
+                }
+                _ => panic!("case {case}: {ours:?} / {model:?}: {}", hex::encode(&bytes)),
+            }
+        }
+        // The cases reach every check: some readings pass, each kind of refusal is seen.
+        assert!(accepted > 1_000, "{accepted} accepted, {refused:?}");
+        for code in [
+            RejectCode::Malformed,
+            RejectCode::BadHeader,
+            RejectCode::BadSenml,
+        ] {
+            assert!(
+                refused.get(&code).copied().unwrap_or(0) > 500,
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]
