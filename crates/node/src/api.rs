@@ -26,7 +26,7 @@ use std::sync::Arc;
 use verity_types::{
     AccountId, AssetCode, Block, DeviceId, Hash, Reading, ReadingError, RejectCode,
     SignedTransaction, TxBody,
-    hash::parse_hash,
+    hash::{hash_hex, parse_hash},
     proof::{MAX_PROOF_HEADERS, MerklePath, PROOF_VERSION, ReadingProof, encode_finalization},
     tx::TxDecodeError,
 };
@@ -360,11 +360,11 @@ async fn status(State(s): State<Arc<ApiState>>) -> ApiResult {
     Ok(Json(json!({
         "node": s.name,
         "version": env!("CARGO_PKG_VERSION"),
-        "chain_id": tip_hex(&s.chain.chain_id),
+        "chain_id": hash_hex(&s.chain.chain_id),
         "chain_name": s.chain.genesis.chain_name,
         "height": tip.height,
-        "hash": tip_hex(&tip.hash),
-        "state_root": tip_hex(&tip.state_root),
+        "hash": hash_hex(&tip.hash),
+        "state_root": hash_hex(&tip.state_root),
         "timestamp_ms": tip.timestamp_ms,
         "validators": validators,
         "pool_size": pool,
@@ -372,35 +372,31 @@ async fn status(State(s): State<Arc<ApiState>>) -> ApiResult {
     .into_response())
 }
 
-fn tip_hex(h: &verity_types::Hash) -> String {
-    hex::encode(h.0)
-}
-
 /// The JSON form of a block.
 pub fn block_json(b: &Block) -> Value {
     let h = &b.header;
     json!({
         "height": h.height,
-        "hash": tip_hex(&b.hash()),
+        "hash": hash_hex(&b.hash()),
         "header": {
-            "parent": tip_hex(&h.parent),
+            "parent": hash_hex(&h.parent),
             "height": h.height,
             "timestamp_ms": h.timestamp_ms,
             "proposer": hex::encode(h.proposer),
-            "txs_root": tip_hex(&h.txs_root),
-            "readings_root": tip_hex(&h.readings_root),
-            "receipts_root": tip_hex(&h.receipts_root),
-            "state_root": tip_hex(&h.state_root),
+            "txs_root": hash_hex(&h.txs_root),
+            "readings_root": hash_hex(&h.readings_root),
+            "receipts_root": hash_hex(&h.receipts_root),
+            "state_root": hash_hex(&h.state_root),
         },
         "transactions": b.txs.iter().map(tx_json).collect::<Vec<_>>(),
-        "readings": b.readings.iter().map(|r| tip_hex(&r.id())).collect::<Vec<_>>(),
+        "readings": b.readings.iter().map(|r| hash_hex(&r.id())).collect::<Vec<_>>(),
     })
 }
 
 /// The JSON form of a transaction.
 pub fn tx_json(t: &SignedTransaction) -> Value {
     let mut v = json!({
-        "id": tip_hex(&t.id()),
+        "id": hash_hex(&t.id()),
         "account": t.tx.account().to_string(),
         "signer": {"alg": t.tx.signer.algorithm().name(), "public_key": hex::encode(t.tx.signer.as_bytes())},
         "nonce": t.tx.nonce.0,
@@ -467,7 +463,7 @@ pub fn body_json(body: &TxBody) -> Value {
         }
         TxBody::MultisigApprove { account, proposal }
         | TxBody::MultisigCancel { account, proposal } => {
-            json!({"multisig": account.to_string(), "proposal": tip_hex(proposal)})
+            json!({"multisig": account.to_string(), "proposal": hash_hex(proposal)})
         }
         TxBody::ChequeIssue {
             payee,
@@ -481,13 +477,13 @@ pub fn body_json(body: &TxBody) -> Value {
             "valid_from_ms": valid_from_ms, "expires_ms": expires_ms, "memo": memo.as_str(),
         }),
         TxBody::ChequeEndorse { cheque, to } | TxBody::ChequePledge { cheque, to } => {
-            json!({"cheque": tip_hex(cheque), "to": to.to_string()})
+            json!({"cheque": hash_hex(cheque), "to": to.to_string()})
         }
         TxBody::ChequePresent { cheque }
         | TxBody::ChequeCancel { cheque }
-        | TxBody::ChequeRelease { cheque } => json!({"cheque": tip_hex(cheque)}),
+        | TxBody::ChequeRelease { cheque } => json!({"cheque": hash_hex(cheque)}),
         TxBody::ChequeStop { cheque, reason } => {
-            json!({"cheque": tip_hex(cheque), "reason": reason.as_str()})
+            json!({"cheque": hash_hex(cheque), "reason": reason.as_str()})
         }
         TxBody::PaperPresent {
             image_sha256,
@@ -497,7 +493,7 @@ pub fn body_json(body: &TxBody) -> Value {
             asset,
             amount: a,
         } => json!({
-            "image_sha256": tip_hex(image_sha256), "number": number.as_str(),
+            "image_sha256": hash_hex(image_sha256), "number": number.as_str(),
             "drawer": drawer.to_string(), "payee": payee.to_string(),
             "asset": asset.to_string(), "amount": amount(a),
         }),
@@ -505,7 +501,7 @@ pub fn body_json(body: &TxBody) -> Value {
             cheque,
             honour,
             reason,
-        } => json!({"cheque": tip_hex(cheque), "honour": honour, "reason": reason.as_str()}),
+        } => json!({"cheque": hash_hex(cheque), "honour": honour, "reason": reason.as_str()}),
         _ => json!({}),
     };
     v["kind"] = body.kind().into();
@@ -548,7 +544,7 @@ async fn submit(State(s): State<Arc<ApiState>>, body: Result<Bytes, BytesRejecti
         let err = SubmitError::from(e);
         ApiError::new(status, err.code(), err.to_string())
     })?;
-    let id = tip_hex(&tx.id());
+    let id = hash_hex(&tx.id());
     s.txs.check(&tx).await;
     match s.chain.submit(&tx).await {
         Ok(submitted @ Submitted::Pending) => {
@@ -609,7 +605,7 @@ async fn submit_batch(
         s.txs.check_many(&txs).await;
         let mut results = Vec::with_capacity(txs.len());
         for tx in txs {
-            let id = tip_hex(&tx.id());
+            let id = hash_hex(&tx.id());
             results.push(match s.chain.submit(&tx).await {
                 Ok(submitted) => {
                     if submitted == Submitted::Pending {
@@ -633,7 +629,7 @@ async fn submit_batch(
 async fn tx(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult {
     let hash = parse_hash(&id)
         .ok_or_else(|| ApiError::bad_request("transaction id must be 64 hex characters"))?;
-    let id = tip_hex(&hash);
+    let id = hash_hex(&hash);
     if let Some(index) = &s.chain.index {
         let loc = index
             .tx_location(&hash)
@@ -651,7 +647,7 @@ async fn tx(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiResult
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             return Ok(Json(json!({
                 "id": id, "status": "committed", "height": height, "index": i,
-                "block_hash": tip_hex(&b.hash()),
+                "block_hash": hash_hex(&b.hash()),
                 "timestamp_ms": b.header.timestamp_ms,
                 "receipt": receipt,
                 "transaction": tx_json(t),
@@ -793,7 +789,7 @@ async fn submit_reading(
         .map_err(|r| ApiError::from(r.error))?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"reading_id": tip_hex(&reading.id()), "status": "accepted"})),
+        Json(json!({"reading_id": hash_hex(&reading.id()), "status": "accepted"})),
     )
         .into_response())
 }
@@ -805,7 +801,7 @@ fn parse_reading_id(id: &str) -> Result<Hash, ApiError> {
 /// The JSON form of a reading with its status.
 pub fn reading_json(r: &Reading, status: &str) -> Value {
     json!({
-        "reading_id": tip_hex(&r.id()),
+        "reading_id": hash_hex(&r.id()),
         "device_id": r.device().as_str(),
         "seq": r.seq(),
         "alg": r.algorithm().name(),
@@ -851,12 +847,12 @@ async fn reading(State(s): State<Arc<ApiState>>, Path(id): Path<String>) -> ApiR
     match s.chain.pending_reading(&hash) {
         Some(Ok(r)) => Ok(Json(reading_json(&r, "accepted")).into_response()),
         Some(Err(code)) => Ok(Json(json!({
-            "reading_id": tip_hex(&hash), "status": "rejected", "code": code.code(),
+            "reading_id": hash_hex(&hash), "status": "rejected", "code": code.code(),
         }))
         .into_response()),
         None => Err(ApiError::not_found(format!(
             "reading {} is unknown to this node",
-            tip_hex(&hash)
+            hash_hex(&hash)
         ))),
     }
 }
@@ -869,7 +865,7 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
             Some(_) => Err(conflict("the reading is not committed (yet)")),
             None => Err(ApiError::not_found(format!(
                 "reading {} is unknown to this node",
-                tip_hex(hash)
+                hash_hex(hash)
             ))),
         };
     };
@@ -887,8 +883,8 @@ pub async fn build_reading_proof(s: &ApiState, hash: &Hash) -> Result<ReadingPro
     Ok(ReadingProof {
         version: PROOF_VERSION,
         kind: "reading".into(),
-        chain_id: tip_hex(&s.chain.chain_id),
-        reading_id: tip_hex(hash),
+        chain_id: hash_hex(&s.chain.chain_id),
+        reading_id: hash_hex(hash),
         reading: base64::engine::general_purpose::STANDARD.encode(&stored.bytes),
         height: stored.height,
         readings_path,

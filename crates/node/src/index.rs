@@ -1264,7 +1264,7 @@ fn write_readings(
         };
         event["height"] = height.into();
         event["timestamp_ms"] = timestamp_ms.into();
-        event["tx_id"] = hex::encode(tx.id().0).into();
+        event["tx_id"] = hash_hex(&tx.id()).into();
         event["by"] = tx.tx.account().to_string().into();
         let mut k = device_prefix(device);
         k.extend_from_slice(&height.to_be_bytes());
