@@ -47,6 +47,45 @@ fn readings(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Ed25519 batches of `n` signatures by `keys` different keys, taken in turn: what batch
+    // size and how often a key repeats in a batch do to the cost of one signature. `keys=n` is a
+    // batch of transfers from as many accounts, or of readings from a large fleet; 512 by 100
+    // is an ingest batch (`INGEST_BATCH`) from `verity bench`'s 100 devices.
+    let mut g = c.benchmark_group("keys::verify_many");
+    let signers: Vec<_> = (0..512)
+        .map(|i| key(Algorithm::Ed25519, &format!("k{i}")))
+        .collect();
+    let cases = [4usize, 16, 64, 256]
+        .into_iter()
+        .flat_map(|n| [(n, n), (n, 1)])
+        .chain([(1, 1), (512, 512), (512, 100), (512, 1)]);
+    for (n, keys) in cases {
+        let items: Vec<_> = (0..n)
+            .map(|i| {
+                let k = &signers[i % keys];
+                let msg = format!("message {i}").into_bytes();
+                let sig = k.sign(&msg);
+                (k.public_key(), msg, sig)
+            })
+            .collect();
+        let label = if keys == n && n > 1 {
+            "n".to_string()
+        } else {
+            keys.to_string()
+        };
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("alg=ed25519/n={n}/keys={label}"), |b| {
+            b.iter(|| {
+                let checks: Vec<_> = items
+                    .iter()
+                    .map(|(pk, m, s)| (pk, m.as_slice(), s))
+                    .collect();
+                let v = verity_types::PublicKey::verify_many(black_box(&checks), true);
+                assert!(v.iter().all(|ok| *ok));
+            })
+        });
+    }
+    g.finish();
 }
 
 fn transactions(c: &mut Criterion) {

@@ -48,6 +48,8 @@ pub struct BenchArgs {
     pub runs: usize,
     /// Seconds each ingest or transfer run streams.
     pub duration: f64,
+    /// Simulated devices of each ingest run and of the soak.
+    pub devices: usize,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
     /// Keep the network's folder (for inspection) instead of deleting it.
@@ -76,6 +78,14 @@ impl BenchArgs {
     }
 }
 
+/// Simulated devices of each ingest run and of the soak, unless `--devices` says otherwise.
+/// Each sends about 200 readings/s at the offered rate, so a batch of readings holds several
+/// from each device; a fleet where every reading of a batch comes from another device costs
+/// more to verify (BENCHMARKS.md, "What a signature costs depends on the fleet").
+pub const DEVICES: usize = 100;
+/// Simulated devices with `--quick`.
+pub const QUICK_DEVICES: usize = 20;
+
 /// Longest `--soak`, in minutes.
 pub const MAX_SOAK_MINUTES: f64 = 240.0;
 /// How often `--soak` samples the validators' memory.
@@ -101,6 +111,9 @@ fn offered_rate(args: &BenchArgs) -> f64 {
         OFFERED_ABOVE_CAPACITY
     }
 }
+
+/// node0's count of readings its embedded MQTT broker overwrote before node0 read them.
+const OVERWRITTEN: &str = "chain_mqtt_readings_overwritten_total";
 
 /// How often [CommitWatch] reads node0's committed-readings counter.
 const COMMIT_WATCH_EVERY: Duration = Duration::from_millis(100);
@@ -467,6 +480,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(args.duration > 0.0 && args.duration <= 600.0) {
         bail!("--duration must be more than 0 and at most 600 seconds");
     }
+    if args.devices == 0 || args.devices > sim::MAX_SIM_DEVICES {
+        bail!("--devices must be 1..={}", sim::MAX_SIM_DEVICES);
+    }
     if let Some(minutes) = args.soak_minutes {
         return soak(&args, minutes);
     }
@@ -476,10 +492,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("note: this is a debug build; measure with `cargo run --release -- bench`");
     }
     eprintln!(
-        "verity bench: {} validator(s), {} run(s) of {} s{}",
+        "verity bench: {} validator(s), {} run(s) of {} s, {} devices{}",
         args.validators,
         args.runs,
         args.duration,
+        args.devices,
         if args.quick { " (quick)" } else { "" }
     );
     if args.runs(Workload::Ingest) || args.runs(Workload::Transfers) {
@@ -509,6 +526,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "quick": args.quick,
         "runs": args.runs,
         "duration_s": args.duration,
+        "devices": args.devices,
         "only": args.only.iter().map(|w| format!("{w:?}").to_lowercase()).collect::<Vec<_>>(),
     });
     write_json(
@@ -572,7 +590,7 @@ fn soak(args: &BenchArgs, minutes: f64) -> anyhow::Result<()> {
     let net = Net::start(args.validators, args.keep)?;
     eprintln!("network up in {}", net.dir.display());
     let operator = net.key("operator.key")?;
-    let devices = if args.quick { 20 } else { 100 };
+    let devices = args.devices;
     let offered = offered_rate(args);
     let mut load = sim_args(
         &net,
@@ -745,7 +763,7 @@ fn add_cpu(report: &mut Report, workload: &str, used: &cpu::Usage, items: f64, i
 
 fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
     let operator = net.key("operator.key")?;
-    let devices = if args.quick { 20 } else { 100 };
+    let devices = args.devices;
     // Offered above what the network commits, so the committed rate is the ceiling.
     let offered = offered_rate(args);
     let mut max_mqtt_ed = Vec::new();
@@ -766,6 +784,7 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
             net.wait_quiet()?;
             let committed_before = net.metric("chain_readings_committed_total")?;
             let refused_before = net.readings_refused()?;
+            let overwritten_before = net.metric(OVERWRITTEN)?;
             let watch = CommitWatch::start(net)?;
             let t0 = Instant::now();
             let r = sim::measure(sim_args(
@@ -796,8 +815,9 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
             let committed_all = net.metric("chain_readings_committed_total")? - committed_before;
             let refused_all = net.readings_refused()? - refused_before;
             let unaccounted = r.sent as f64 - committed_all - refused_all;
+            let overwritten = net.metric(OVERWRITTEN)? - overwritten_before;
             eprintln!(
-                "  {name} run {}: {:.0}/s ({} sent at {:.0}/s, {} committed, {} committed receipts, {} refused receipts {:?}; once quiet {committed_all:.0} committed, {refused_all:.0} refused, {unaccounted:.0} neither) in {elapsed:.1} s",
+                "  {name} run {}: {:.0}/s ({} sent at {:.0}/s, {} committed, {} committed receipts, {} refused receipts {:?}; once quiet {committed_all:.0} committed, {refused_all:.0} refused, {unaccounted:.0} neither, of which {overwritten:.0} overwritten in the broker's log) in {elapsed:.1} s",
                 run + 1,
                 rate,
                 r.sent,
@@ -811,6 +831,11 @@ fn ingest(net: &Net, args: &BenchArgs, report: &mut Report) -> anyhow::Result<()
                 &format!("ingest.{transport}.{}.unaccounted", alg.name()),
                 "readings",
                 unaccounted,
+            );
+            report.add(
+                &format!("ingest.{transport}.{}.overwritten", alg.name()),
+                "readings",
+                overwritten,
             );
             report.add(&name, "readings/s", rate);
             report.add(

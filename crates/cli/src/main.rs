@@ -202,6 +202,10 @@ enum Cmd {
         /// Seconds each ingest or transfer run streams.
         #[arg(long)]
         duration: Option<f64>,
+        /// Simulated devices of each ingest run (and of the soak), each with its own key
+        /// (default: 100, or 20 with `--quick`).
+        #[arg(long)]
+        devices: Option<usize>,
         /// Write the JSON report here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -581,6 +585,7 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             quick,
             runs,
             duration,
+            devices,
             json,
             keep,
             soak,
@@ -590,6 +595,11 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             quick,
             runs: runs.unwrap_or(if quick { 1 } else { 3 }),
             duration: duration.unwrap_or(if quick { 3.0 } else { 10.0 }),
+            devices: devices.unwrap_or(if quick {
+                bench::QUICK_DEVICES
+            } else {
+                bench::DEVICES
+            }),
             json,
             keep,
             soak_minutes: soak,

@@ -159,6 +159,7 @@ struct ChainMetrics {
     readings_gossiped: Counter,
     readings_pool: Gauge,
     readings_rejected: CounterFamily<RejectLabel>,
+    readings_overwritten: Counter,
 }
 
 /// The label of the rejected-readings counter.
@@ -327,6 +328,11 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 "readings_rejected",
                 "Readings refused, at ingest or in a block, by error code",
             ),
+            readings_overwritten: context.counter(
+                "mqtt_readings_overwritten",
+                "Readings published to the embedded MQTT broker that its log overwrote (or \
+                 expired) before this node read them: lost, with no receipt",
+            ),
         };
         let store = Store::open(
             context.child("state"),
@@ -413,6 +419,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// `interval` apart (zero, the default, never waits). See [crate::pacing].
     pub fn set_idle_block_interval(&mut self, interval: Duration) {
         self.pacing = Pacing::new(interval, self.validators.len());
+    }
+
+    /// The embedded MQTT broker overwrote `n` published readings before this node read them
+    /// ([crate::mqtt]).
+    pub fn readings_overwritten(&self, n: u64) {
+        self.metrics.readings_overwritten.inc_by(n);
     }
 
     /// A peer admitted a reading while the network was idle: propose without waiting for a

@@ -29,7 +29,7 @@ use std::{
     time::Duration,
 };
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use verity_types::{DeviceId, Hash, RejectCode, hash::sha256};
 
 /// Topic prefix of readings.
@@ -312,7 +312,7 @@ pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> a
     };
     match section.mode {
         MqttMode::Off => return Ok(()),
-        MqttMode::Embedded => embedded(section, pipeline.clone(), receipts_rx)?,
+        MqttMode::Embedded => embedded(section, pipeline.clone(), receipts_rx, chain.clone())?,
         MqttMode::External => external(section, pipeline.clone(), receipts_rx)?,
     }
     tokio::spawn(answer_in_order(pipeline.clone(), pending_rx));
@@ -320,14 +320,73 @@ pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> a
     Ok(())
 }
 
+/// Counts the readings the embedded broker's log lost before the node's link read them. The
+/// log of the readings filter is created by the node's subscription, before the broker
+/// listens, and numbers what it holds consecutively from 0; the link reads in that order. So a
+/// jump in the numbers of the readings forwarded is as many readings overwritten (the log was
+/// full: the node's link fell behind the devices) or expired (an MQTT 5 message expiry).
+#[derive(Default)]
+struct LogGaps {
+    next: u64,
+}
+
+impl LogGaps {
+    /// Readings skipped before the one the log numbers `offset`.
+    fn before(&mut self, offset: u64) -> u64 {
+        let lost = offset.saturating_sub(self.next);
+        self.next = self.next.max(offset + 1);
+        lost
+    }
+}
+
+/// Reads the node's link to the embedded broker until it closes: hands each forwarded message
+/// to `publish`, and each run of readings the broker's log lost before the link read them to
+/// `lost` (with the total so far, [LogGaps]).
+async fn read_link(
+    mut link_rx: rumqttd::local::LinkRx,
+    mut publish: impl FnMut(Bytes, Bytes),
+    mut lost: impl FnMut(u64, u64),
+) {
+    use rumqttd::Notification;
+    let mut gaps = LogGaps::default();
+    let mut lost_total = 0u64;
+    loop {
+        match link_rx.next().await {
+            Ok(Some(Notification::Forward(f))) => {
+                // Retained messages, sent once on subscribing, have no place in the log.
+                if let Some((_, offset)) = f.cursor {
+                    let skipped = gaps.before(offset);
+                    if skipped > 0 {
+                        lost_total += skipped;
+                        lost(skipped, lost_total);
+                    }
+                }
+                publish(f.publish.topic, f.publish.payload);
+            }
+            // The router pauses a link whose buffer filled; ask for more.
+            Ok(Some(Notification::Unschedule)) => {
+                if link_rx.wake().await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "embedded broker link closed");
+                break;
+            }
+        }
+    }
+}
+
 fn embedded(
     section: &MqttSection,
     pipeline: Pipeline,
     mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
+    chain: Arc<Chain<Ctx>>,
 ) -> anyhow::Result<()> {
     use rumqttd::{
-        Config, ConnectionSettings, LinkType, Notification, Router, RouterConfig, SegmentConfig,
-        Server, ServerSettings,
+        Config, ConnectionSettings, LinkType, Router, RouterConfig, SegmentConfig, Server,
+        ServerSettings,
         local::LinkBuilder,
         protocol::{v4::V4, v5::V5},
     };
@@ -379,7 +438,7 @@ fn embedded(
             .with_context(|| format!("cannot listen for MQTT ({name}) on {addr}"))?;
     }
     let router = Router::new(0, config.router.clone()).spawn();
-    let (mut link_tx, mut link_rx, _) = LinkBuilder::new("verity-node", router.clone())
+    let (mut link_tx, link_rx, _) = LinkBuilder::new("verity-node", router.clone())
         .build()
         .map_err(|e| anyhow!("cannot link to the embedded broker: {e}"))?;
     link_tx
@@ -412,26 +471,20 @@ fn embedded(
             }
         }
     });
-    tokio::spawn(async move {
-        loop {
-            match link_rx.next().await {
-                Ok(Some(Notification::Forward(f))) => {
-                    pipeline.publish(f.publish.topic, f.publish.payload);
-                }
-                // The router pauses a link whose buffer filled; ask for more.
-                Ok(Some(Notification::Unschedule)) => {
-                    if link_rx.wake().await.is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    warn!(error = %e, "embedded broker link closed");
-                    break;
-                }
-            }
-        }
-    });
+    tokio::spawn(read_link(
+        link_rx,
+        move |topic, payload| pipeline.publish(topic, payload),
+        move |lost, lost_total| {
+            chain.readings_overwritten(lost);
+            error!(
+                lost,
+                lost_total,
+                "the embedded MQTT broker overwrote published readings before this node read \
+                 them: they are lost, with no receipt (the broker cannot keep up with this \
+                 many devices at this rate; see docs/configuration.md)"
+            );
+        },
+    ));
     Ok(())
 }
 
@@ -491,6 +544,85 @@ fn external(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The node's link reads the embedded broker's log of readings in the order the log
+    /// numbers them, so readings the log overwrote before the link read them show as a jump in
+    /// those numbers: with the link not reading while 5,000 readings are published into a log
+    /// of two 4-KiB segments, every reading is either handed on or counted lost, and most are
+    /// lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readings_the_brokers_log_overwrote_are_counted() {
+        use rumqttd::{Router, RouterConfig, local::LinkBuilder};
+        use std::sync::atomic::AtomicU64;
+        const PUBLISHED: u64 = 5_000;
+        let router = Router::new(
+            0,
+            RouterConfig {
+                max_connections: 10,
+                max_outgoing_packet_count: 200,
+                max_segment_size: 4 * 1024,
+                max_segment_count: 2,
+                ..Default::default()
+            },
+        )
+        .spawn();
+        let (mut node_tx, node_rx, _) = LinkBuilder::new("node", router.clone()).build().unwrap();
+        node_tx.subscribe(READINGS_FILTER).unwrap();
+        let (mut device, _device_rx, _) = LinkBuilder::new("device", router).build().unwrap();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..PUBLISHED {
+                let topic = format!("{READINGS_PREFIX}d{}", i % 7);
+                device.publish(topic, i.to_be_bytes().to_vec()).unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let lost = Arc::new(AtomicU64::new(0));
+        let reports = Arc::new(AtomicU64::new(0));
+        tokio::spawn(read_link(
+            node_rx,
+            {
+                let read = read.clone();
+                move |_, payload| {
+                    let n = u64::from_be_bytes(payload.as_ref().try_into().unwrap());
+                    read.lock().unwrap().push(n);
+                }
+            },
+            {
+                let (lost, reports) = (lost.clone(), reports.clone());
+                move |n, total| {
+                    let so_far = lost.fetch_add(n, Ordering::SeqCst) + n;
+                    assert_eq!(so_far, total);
+                    reports.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (n_read, last) = {
+                let read = read.lock().unwrap();
+                (read.len() as u64, read.last().copied())
+            };
+            let accounted = n_read + lost.load(Ordering::SeqCst);
+            if accounted >= PUBLISHED {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{accounted} of {PUBLISHED} read or counted lost (read {n_read}, last {last:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let read = read.lock().unwrap().clone();
+        let lost = lost.load(Ordering::SeqCst);
+        assert_eq!(read.len() as u64 + lost, PUBLISHED);
+        assert!(lost > PUBLISHED / 2, "only {lost} lost");
+        assert!(reports.load(Ordering::SeqCst) >= 1);
+        // What was read came in publish order, and the newest reading survived.
+        assert!(read.windows(2).all(|w| w[0] < w[1]), "{read:?}");
+        assert_eq!(read.last(), Some(&(PUBLISHED - 1)));
+    }
 
     /// A pipeline whose ingest queue (`ingest_queue` readings) and answers owed (`pending`)
     /// the test drains itself, and what it sends.

@@ -17,6 +17,7 @@ fn quick_bench_writes_a_complete_report() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
     assert_eq!(report["parameters"]["validators"], 1);
+    assert_eq!(report["parameters"]["devices"], 20);
     let figures = report["figures"].as_object().unwrap();
     for name in [
         "ingest.mqtt.ed25519.readings_per_s",
@@ -59,6 +60,12 @@ fn quick_bench_writes_a_complete_report() {
         assert_eq!(figures[name]["min"], 0.0, "{name}: {:?}", figures[name]);
         assert_eq!(figures[name]["max"], 0.0, "{name}: {:?}", figures[name]);
     }
+    for name in [
+        "ingest.mqtt.ed25519.overwritten",
+        "ingest.mqtt.p256.overwritten",
+    ] {
+        assert_eq!(figures[name]["max"], 0.0, "{name}: {:?}", figures[name]);
+    }
     // The machine's share each side took, and what a reading and a transfer cost the validators.
     for name in [
         "cpu.ingest.mqtt.ed25519.validators",
@@ -82,6 +89,12 @@ fn a_short_soak_follows_every_validators_memory() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--soak must be more than 0"), "{err}");
+    for devices in ["0", "10001"] {
+        let out = verity(&["bench", "--quick", "--devices", devices]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--devices must be 1..=10000"), "{err}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("soak.json");
