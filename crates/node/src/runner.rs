@@ -204,6 +204,9 @@ async fn run_in(
         config.p2p.max_message_bytes,
         NZUsize!(1024),
     );
+    // Fail now, with the address, if the p2p port is taken (the p2p listener would panic).
+    std::net::TcpListener::bind(config.p2p.listen)
+        .with_context(|| format!("cannot listen for p2p on {}", config.p2p.listen))?;
     let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_config);
     let mut peers = Vec::new();
     for p in &config.p2p.peers {

@@ -386,3 +386,22 @@ fn cleanly_stopped_validator_starts_without_recovering_its_state() {
     let v = net.client(0).account(&bob).unwrap();
     assert_eq!(v["balances"][0]["amount"], "15");
 }
+
+/// A validator whose p2p port is taken stops at start with an error naming the address,
+/// rather than panicking inside the p2p listener.
+#[test]
+fn a_taken_p2p_port_stops_the_node_with_a_clear_error() {
+    let net = Net::init(1);
+    let config = net.node_dir(0).join("config.toml");
+    let parsed: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let listen: std::net::SocketAddr = parsed["p2p"]["listen"].as_str().unwrap().parse().unwrap();
+    let _taken = std::net::TcpListener::bind(listen).expect("the p2p port is free to take");
+    let out = crate::harness::verity(&["node", "run", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen for p2p on {listen}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
