@@ -81,7 +81,8 @@ impl BenchArgs {
 /// Simulated devices of each ingest run and of the soak, unless `--devices` says otherwise.
 /// Each sends about 200 readings/s at the offered rate, so a batch of readings holds several
 /// from each device; a fleet where every reading of a batch comes from another device costs
-/// more to verify (BENCHMARKS.md, "What a signature costs depends on the fleet").
+/// more to verify, and thousands of MQTT devices reach the embedded broker's limit (BENCHMARKS.md,
+/// "A large fleet: the embedded broker's limit, and what a signature costs").
 pub const DEVICES: usize = 100;
 /// Simulated devices with `--quick`.
 pub const QUICK_DEVICES: usize = 20;
