@@ -76,6 +76,10 @@ pub fn run(config: NodeConfig) -> anyhow::Result<()> {
             "this node's key {me} is not a validator in the genesis"
         ));
     }
+    // Fail now, with the address, if the p2p port is taken (the p2p listener would panic), before
+    // opening the data folder, which can take long (a migration).
+    std::net::TcpListener::bind(config.p2p.listen)
+        .with_context(|| format!("cannot listen for p2p on {}", config.p2p.listen))?;
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create {}", config.node.data_dir.display()))?;
     let (index, format) = open_index(&config.node.data_dir, config.node.index_cache_mib << 20)?;
@@ -204,9 +208,6 @@ async fn run_in(
         config.p2p.max_message_bytes,
         NZUsize!(1024),
     );
-    // Fail now, with the address, if the p2p port is taken (the p2p listener would panic).
-    std::net::TcpListener::bind(config.p2p.listen)
-        .with_context(|| format!("cannot listen for p2p on {}", config.p2p.listen))?;
     let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_config);
     let mut peers = Vec::new();
     for p in &config.p2p.peers {
