@@ -160,6 +160,7 @@ struct ChainMetrics {
     readings_pool: Gauge,
     readings_rejected: CounterFamily<RejectLabel>,
     readings_overwritten: Counter,
+    receipts_dropped: Counter,
 }
 
 /// The label of the rejected-readings counter.
@@ -333,6 +334,10 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
                 "Readings published to the embedded MQTT broker that its log overwrote (or \
                  expired) before this node read them: lost, with no receipt",
             ),
+            receipts_dropped: context.counter(
+                "mqtt_receipts_dropped",
+                "MQTT receipts dropped because the queue of receipts to publish was full",
+            ),
         };
         let store = Store::open(
             context.child("state"),
@@ -425,6 +430,12 @@ impl<E: commonware_storage::Context + Spawner + Metrics> Chain<E> {
     /// ([crate::mqtt]).
     pub fn readings_overwritten(&self, n: u64) {
         self.metrics.readings_overwritten.inc_by(n);
+    }
+
+    /// The counter of MQTT receipts dropped because the queue of receipts to publish was full
+    /// ([crate::mqtt::RECEIPT_QUEUE]).
+    pub fn receipts_dropped_metric(&self) -> Counter {
+        self.metrics.receipts_dropped.clone()
     }
 
     /// A peer admitted a reading while the network was idle: propose without waiting for a

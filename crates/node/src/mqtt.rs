@@ -18,6 +18,7 @@ use crate::{
 };
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
+use commonware_runtime::telemetry::metrics::Counter;
 use std::{
     collections::HashMap,
     future::Future,
@@ -40,6 +41,9 @@ pub const READINGS_FILTER: &str = "verity/v1/readings/+";
 pub const RECEIPTS_PREFIX: &str = "verity/v1/receipts/";
 /// Receipts waiting to be published, at most (older ones are dropped when full).
 pub const RECEIPT_QUEUE: usize = 65_536;
+/// A send to the embedded broker's queue of events that waits this long means the broker is
+/// congested: the receipts waiting then go to it together ([publish_receipts]).
+pub const RECEIPT_SEND_CONGESTED: Duration = Duration::from_millis(20);
 /// Published readings waiting, in publish order, for their first receipt (`accepted` or a
 /// refusal), at most: twice the ingest queue ([crate::ingest::INGEST_QUEUE]), so that when
 /// readings come faster than ingest checks them, the full ingest queue refuses them
@@ -67,6 +71,12 @@ pub const READINGS_LOG_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 /// receipt topic (up to about 100 receipts each; a device reads its receipts as they come, so
 /// this bounds the broker's memory per connected device to 32 KiB).
 pub const RECEIPT_LOG_SEGMENT_BYTES: usize = 16 * 1024;
+/// Most log entries the embedded broker hands an at-most-once subscriber each time it serves
+/// it, the node's own link among them. The broker serves its connections in turn, and with
+/// thousands of devices connected the node's turn comes seldom: each turn must be able to take
+/// everything logged since the last one (more than the whole log of readings holds), or the
+/// log overwrites readings the node has not read.
+pub const SUBSCRIBER_READ_BATCH: u64 = 1 << 17;
 
 /// A receipt: PROTOCOL.md §4's JSON (written by a derived serializer: one is sent per reading
 /// accepted and one per reading decided, so it is on the hot path).
@@ -122,22 +132,28 @@ struct Receipts {
     queue: mpsc::Sender<(String, Vec<u8>)>,
     /// Receipts dropped because the queue was full, since start.
     dropped: Arc<AtomicU64>,
+    /// The same count, as the node's metric `chain_mqtt_receipts_dropped_total`.
+    metric: Option<Counter>,
 }
 
 impl Receipts {
-    fn new(queue: mpsc::Sender<(String, Vec<u8>)>) -> Self {
+    fn new(queue: mpsc::Sender<(String, Vec<u8>)>, metric: Option<Counter>) -> Self {
         Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
+            metric,
         }
     }
 
     /// Queues a receipt for `device`; drops it if [RECEIPT_QUEUE] receipts are already
-    /// waiting, and logs the count of drops at 1, 2, 4, 8, … of them.
+    /// waiting, counts it, and logs the count of drops at 1, 2, 4, 8, … of them.
     fn send(&self, device: &DeviceId, body: Vec<u8>) {
         let topic = format!("{RECEIPTS_PREFIX}{device}");
         if self.queue.try_send((topic, body)).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(metric) = &self.metric {
+                metric.inc();
+            }
             if dropped.is_power_of_two() {
                 warn!(
                     dropped,
@@ -302,7 +318,7 @@ async fn forward_events(chain: Arc<Chain<Ctx>>, pipeline: Pipeline) {
 /// Starts the MQTT transport configured in `section`.
 pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
     let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
-    let receipts = Receipts::new(receipts);
+    let receipts = Receipts::new(receipts, Some(chain.receipts_dropped_metric()));
     let (pending, pending_rx) = mpsc::channel(PENDING_ANSWERS);
     let pipeline = Pipeline {
         ingest,
@@ -378,15 +394,71 @@ async fn read_link(
     }
 }
 
+/// The embedded broker's router: the node's log of readings ([READINGS_LOG_SEGMENT_BYTES]),
+/// a small log per device's receipt topic ([RECEIPT_LOG_SEGMENT_BYTES]) and what each turn
+/// hands a subscriber ([SUBSCRIBER_READ_BATCH]).
+fn router_config(max_connections: usize) -> rumqttd::RouterConfig {
+    // Each receipt topic a device subscribes to gets a small log of its own.
+    let custom = HashMap::from([(
+        format!("{RECEIPTS_PREFIX}+"),
+        rumqttd::SegmentConfig {
+            max_segment_size: RECEIPT_LOG_SEGMENT_BYTES,
+            max_segment_count: 2,
+        },
+    )]);
+    rumqttd::RouterConfig {
+        max_connections,
+        max_outgoing_packet_count: SUBSCRIBER_READ_BATCH,
+        max_segment_size: READINGS_LOG_SEGMENT_BYTES,
+        max_segment_count: 4,
+        custom_segment: Some(custom),
+        initialized_filters: None,
+        ..Default::default()
+    }
+}
+
+/// Publishes the receipts queued on `receipts_rx` through the node's link to the embedded
+/// broker, in order, until either side closes. Each receipt normally goes with an event of its
+/// own, as the router paces them: it serves its connections between events, so a block's worth
+/// of receipts to one device does not reach that device's small log all at once
+/// ([RECEIPT_LOG_SEGMENT_BYTES]). But with thousands of devices connected, the router's queue
+/// of events is full and a send waits (seconds, measured) for a place, while receipts pile up
+/// behind it. The router takes everything queued on the link for each event, so after a send
+/// that waited at least `congested` ([RECEIPT_SEND_CONGESTED]), every receipt waiting goes on
+/// the link together, announced by one event.
+fn publish_receipts(
+    mut link_tx: rumqttd::local::LinkTx,
+    mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
+    congested_after: Duration,
+) {
+    use rumqttd::protocol::{Packet, Publish};
+    let mut congested = false;
+    while let Some(first) = receipts_rx.blocking_recv() {
+        let mut last = first;
+        while let Some(next) = congested.then(|| receipts_rx.try_recv().ok()).flatten() {
+            let (topic, body) = std::mem::replace(&mut last, next);
+            link_tx.buffer().push_back(Packet::Publish(
+                Publish::new(Bytes::from(topic), Bytes::from(body), false),
+                None,
+            ));
+        }
+        // Queues the last one and sends the event that announces them all.
+        let start = std::time::Instant::now();
+        if link_tx.publish(last.0, last.1).is_err() {
+            break;
+        }
+        congested = start.elapsed() >= congested_after;
+    }
+}
+
 fn embedded(
     section: &MqttSection,
     pipeline: Pipeline,
-    mut receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
+    receipts_rx: mpsc::Receiver<(String, Vec<u8>)>,
     chain: Arc<Chain<Ctx>>,
 ) -> anyhow::Result<()> {
     use rumqttd::{
-        Config, ConnectionSettings, LinkType, Router, RouterConfig, SegmentConfig, Server,
-        ServerSettings,
+        Config, ConnectionSettings, LinkType, Router, Server, ServerSettings,
         local::LinkBuilder,
         protocol::{v4::V4, v5::V5},
     };
@@ -405,24 +477,8 @@ fn embedded(
         next_connection_delay_ms: 0,
         connections: connections.clone(),
     };
-    // Each receipt topic a device subscribes to gets a small log of its own.
-    let custom = HashMap::from([(
-        format!("{RECEIPTS_PREFIX}+"),
-        SegmentConfig {
-            max_segment_size: RECEIPT_LOG_SEGMENT_BYTES,
-            max_segment_count: 2,
-        },
-    )]);
     let config = Config {
-        router: RouterConfig {
-            max_connections: section.max_connections,
-            max_outgoing_packet_count: 200,
-            max_segment_size: READINGS_LOG_SEGMENT_BYTES,
-            max_segment_count: 4,
-            custom_segment: Some(custom),
-            initialized_filters: None,
-            ..Default::default()
-        },
+        router: router_config(section.max_connections),
         ..Default::default()
     };
     // Fail now, with the address, if a port is taken (rumqttd would only log it).
@@ -437,7 +493,7 @@ fn embedded(
         std::net::TcpListener::bind(addr)
             .with_context(|| format!("cannot listen for MQTT ({name}) on {addr}"))?;
     }
-    let router = Router::new(0, config.router.clone()).spawn();
+    let router = Router::new(0, config.router).spawn();
     let (mut link_tx, link_rx, _) = LinkBuilder::new("verity-node", router.clone())
         .build()
         .map_err(|e| anyhow!("cannot link to the embedded broker: {e}"))?;
@@ -463,13 +519,9 @@ fn embedded(
         });
         info!(%addr, protocol = name, "embedded MQTT broker listening");
     }
-    // Receipts: LinkTx calls may block briefly, so it lives on a blocking thread.
+    // Receipts: LinkTx calls may block, so it lives on a blocking thread.
     tokio::task::spawn_blocking(move || {
-        while let Some((topic, body)) = receipts_rx.blocking_recv() {
-            if link_tx.publish(topic, body).is_err() {
-                break;
-            }
-        }
+        publish_receipts(link_tx, receipts_rx, RECEIPT_SEND_CONGESTED)
     });
     tokio::spawn(read_link(
         link_rx,
@@ -624,6 +676,139 @@ mod tests {
         assert_eq!(read.last(), Some(&(PUBLISHED - 1)));
     }
 
+    /// With thousands of devices connected, the embedded broker serves the node's link seldom,
+    /// so each turn must take everything logged since the last one: 5,000 readings logged at
+    /// once reach the node's link in a single turn, in order, before the broker pauses the link
+    /// (a turn of 200, as configured before, lost most of a large fleet's readings).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_nodes_link_takes_a_whole_backlog_in_one_turn() {
+        use rumqttd::{
+            Notification, Router,
+            local::LinkBuilder,
+            protocol::{Packet, Publish},
+        };
+        const BACKLOG: u64 = 5_000;
+        let router = Router::new(0, router_config(10)).spawn();
+        let (mut node_tx, mut node_rx, _) =
+            LinkBuilder::new("node", router.clone()).build().unwrap();
+        node_tx.subscribe(READINGS_FILTER).unwrap();
+        let (mut devices, _devices_rx, _) = LinkBuilder::new("devices", router).build().unwrap();
+        let reading = |i: u64| {
+            (
+                Bytes::from(format!("{READINGS_PREFIX}d{}", i % 7)),
+                Bytes::from(i.to_be_bytes().to_vec()),
+            )
+        };
+        // Logged in one go: all but the last queued on the link, the last announcing them.
+        for i in 0..BACKLOG - 1 {
+            let (topic, payload) = reading(i);
+            devices
+                .buffer()
+                .push_back(Packet::Publish(Publish::new(topic, payload, false), None));
+        }
+        let (topic, payload) = reading(BACKLOG - 1);
+        devices.publish(topic, payload).unwrap();
+        let mut turn = Vec::new();
+        let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match node_rx.next().await.unwrap() {
+                    Some(Notification::Forward(f)) => turn.push((
+                        f.cursor.map(|(_, offset)| offset),
+                        u64::from_be_bytes(f.publish.payload.as_ref().try_into().unwrap()),
+                    )),
+                    Some(Notification::Unschedule) => return "paused",
+                    _ => {}
+                }
+                if turn.len() as u64 == BACKLOG {
+                    return "all read";
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            outcome,
+            Ok("all read"),
+            "{} of {BACKLOG} readings in the first turn",
+            turn.len()
+        );
+        let expected: Vec<(Option<u64>, u64)> = (0..BACKLOG).map(|i| (Some(i), i)).collect();
+        assert_eq!(turn, expected, "every reading, in log order");
+    }
+
+    /// Each device's subscription gets every one of its receipts, in the order the node queued
+    /// them, whether the node hands them to the broker one by one or, once a send waited
+    /// (`congested_after`), all those waiting together.
+    async fn receipts_arrive_in_order(congested_after: Duration) {
+        use rumqttd::{Router, RouterConfig, local::LinkBuilder};
+        const RECEIPTS: usize = 20_000;
+        let router = Router::new(
+            0,
+            RouterConfig {
+                max_connections: 10,
+                max_outgoing_packet_count: SUBSCRIBER_READ_BATCH,
+                max_segment_size: 16 * 1024 * 1024,
+                max_segment_count: 2,
+                ..Default::default()
+            },
+        )
+        .spawn();
+        let (mut device_tx, device_rx, _) =
+            LinkBuilder::new("devices", router.clone()).build().unwrap();
+        device_tx.subscribe(format!("{RECEIPTS_PREFIX}+")).unwrap();
+        let (node_tx, _node_rx, _) = LinkBuilder::new("node", router).build().unwrap();
+        // All queued before the publisher starts.
+        let (queue, queue_rx) = mpsc::channel(RECEIPTS);
+        for i in 0..RECEIPTS {
+            queue
+                .try_send((
+                    format!("{RECEIPTS_PREFIX}d{}", i % 3),
+                    i.to_string().into_bytes(),
+                ))
+                .unwrap();
+        }
+        drop(queue);
+        let publisher = tokio::task::spawn_blocking(move || {
+            publish_receipts(node_tx, queue_rx, congested_after)
+        });
+        let got = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(read_link(
+            device_rx,
+            {
+                let got = got.clone();
+                move |topic, payload| {
+                    let topic = String::from_utf8(topic.to_vec()).unwrap();
+                    let n: usize = std::str::from_utf8(&payload).unwrap().parse().unwrap();
+                    got.lock().unwrap().push((topic, n));
+                }
+            },
+            |lost, _| panic!("{lost} receipts lost"),
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while got.lock().unwrap().len() < RECEIPTS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {RECEIPTS} receipts arrived",
+                got.lock().unwrap().len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        publisher.await.unwrap();
+        let expected: Vec<(String, usize)> = (0..RECEIPTS)
+            .map(|i| (format!("{RECEIPTS_PREFIX}d{}", i % 3), i))
+            .collect();
+        assert_eq!(*got.lock().unwrap(), expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receipts_sent_one_by_one_all_arrive_in_order() {
+        receipts_arrive_in_order(Duration::MAX).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receipts_sent_together_when_congested_all_arrive_in_order() {
+        receipts_arrive_in_order(Duration::ZERO).await;
+    }
+
     /// A pipeline whose ingest queue (`ingest_queue` readings) and answers owed (`pending`)
     /// the test drains itself, and what it sends.
     struct Harness {
@@ -641,7 +826,7 @@ mod tests {
             pipeline: Pipeline {
                 ingest,
                 tracked: Arc::new(Mutex::new(Recent::new(64))),
-                receipts: Receipts::new(receipts),
+                receipts: Receipts::new(receipts, None),
                 pending,
             },
             jobs,
