@@ -69,7 +69,9 @@ pub const CONNECT_TIMEOUT_MS: u16 = 10_000;
 pub const READINGS_LOG_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 /// Size of each of the 2 segments of the log that the embedded broker keeps for each device's
 /// receipt topic (up to about 100 receipts each; a device reads its receipts as they come, so
-/// this bounds the broker's memory per connected device to 32 KiB).
+/// this bounds the broker's memory per device to 32 KiB). The broker keeps a topic's log, once
+/// a client subscribed to it, until it stops: so per device that subscribed since the node
+/// started (docs/configuration.md, "Known limit of the embedded broker").
 pub const RECEIPT_LOG_SEGMENT_BYTES: usize = 16 * 1024;
 /// Most log entries the embedded broker hands an at-most-once subscriber each time it serves
 /// it, the node's own link among them. The broker serves its connections in turn, and with
