@@ -23,10 +23,7 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 use tokio::sync::mpsc;
@@ -134,19 +131,14 @@ type Tracked = Recent<Hash, Owed>;
 #[derive(Clone)]
 struct Receipts {
     queue: mpsc::Sender<(String, Vec<u8>)>,
-    /// Receipts dropped because the queue was full, since start.
-    dropped: Arc<AtomicU64>,
-    /// The same count, as the node's metric `chain_mqtt_receipts_dropped_total`.
-    metric: Option<Counter>,
+    /// Receipts dropped because the queue was full, since start (the node's metric
+    /// `chain_mqtt_receipts_dropped_total`).
+    dropped: Counter,
 }
 
 impl Receipts {
-    fn new(queue: mpsc::Sender<(String, Vec<u8>)>, metric: Option<Counter>) -> Self {
-        Self {
-            queue,
-            dropped: Arc::new(AtomicU64::new(0)),
-            metric,
-        }
+    fn new(queue: mpsc::Sender<(String, Vec<u8>)>, dropped: Counter) -> Self {
+        Self { queue, dropped }
     }
 
     /// Queues a receipt for `device`; drops it if [RECEIPT_QUEUE] receipts are already
@@ -155,10 +147,7 @@ impl Receipts {
     fn send(&self, device: &DeviceId, body: Vec<u8>) {
         let topic = format!("{RECEIPTS_PREFIX}{device}");
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send((topic, body)) {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(metric) = &self.metric {
-                metric.inc();
-            }
+            let dropped = self.dropped.inc() + 1;
             if dropped.is_power_of_two() {
                 warn!(
                     dropped,
@@ -323,7 +312,7 @@ async fn forward_events(chain: Arc<Chain<Ctx>>, pipeline: Pipeline) {
 /// Starts the MQTT transport configured in `section`.
 pub fn start(chain: Arc<Chain<Ctx>>, ingest: Ingest, section: &MqttSection) -> anyhow::Result<()> {
     let (receipts, receipts_rx) = mpsc::channel(RECEIPT_QUEUE);
-    let receipts = Receipts::new(receipts, Some(chain.receipts_dropped_metric()));
+    let receipts = Receipts::new(receipts, chain.receipts_dropped_metric());
     let (pending, pending_rx) = mpsc::channel(PENDING_ANSWERS);
     let pipeline = Pipeline {
         ingest,
@@ -611,6 +600,65 @@ fn external(
 mod tests {
     use super::*;
 
+    /// A router for the tests: `max_outgoing_packet_count` and logs of 2 segments of
+    /// `segment_bytes` (no per-topic logs).
+    fn test_router(max_outgoing: u64, segment_bytes: usize) -> rumqttd::Router {
+        rumqttd::Router::new(
+            0,
+            rumqttd::RouterConfig {
+                max_connections: 10,
+                max_outgoing_packet_count: max_outgoing,
+                max_segment_size: segment_bytes,
+                max_segment_count: 2,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// What [read_link] handed on from a link: each message's topic and payload, and each run
+    /// of readings reported lost with the total reported with it.
+    #[derive(Clone, Default)]
+    struct Followed {
+        messages: Arc<Mutex<Vec<(Bytes, Bytes)>>>,
+        lost: Arc<Mutex<Vec<(u64, u64)>>>,
+    }
+
+    impl Followed {
+        /// Reads `link_rx` with [read_link] on a task of its own, recording what it hands on.
+        fn start(link_rx: rumqttd::local::LinkRx) -> Self {
+            let followed = Self::default();
+            let (messages, lost) = (followed.messages.clone(), followed.lost.clone());
+            tokio::spawn(read_link(
+                link_rx,
+                move |topic, payload| messages.lock().unwrap().push((topic, payload)),
+                move |n, total| lost.lock().unwrap().push((n, total)),
+            ));
+            followed
+        }
+
+        /// Messages handed on and readings reported lost so far.
+        fn counts(&self) -> (u64, u64) {
+            let lost = self.lost.lock().unwrap().iter().map(|(n, _)| n).sum();
+            (self.messages.lock().unwrap().len() as u64, lost)
+        }
+
+        /// Waits until `done(messages, lost)` holds, failing after 20 s with what came.
+        async fn wait_until(&self, done: impl Fn(u64, u64) -> bool) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let (messages, lost) = self.counts();
+                if done(messages, lost) {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "after 20 s: {messages} handed on, {lost} lost"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
     /// The node's link reads the embedded broker's log of readings in the order the log
     /// numbers them, so readings the log overwrote before the link read them show as a jump in
     /// those numbers: with the link not reading while 5,000 readings are published into a log
@@ -618,20 +666,9 @@ mod tests {
     /// lost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn readings_the_brokers_log_overwrote_are_counted() {
-        use rumqttd::{Router, RouterConfig, local::LinkBuilder};
-        use std::sync::atomic::AtomicU64;
+        use rumqttd::local::LinkBuilder;
         const PUBLISHED: u64 = 5_000;
-        let router = Router::new(
-            0,
-            RouterConfig {
-                max_connections: 10,
-                max_outgoing_packet_count: 200,
-                max_segment_size: 4 * 1024,
-                max_segment_count: 2,
-                ..Default::default()
-            },
-        )
-        .spawn();
+        let router = test_router(200, 4 * 1024).spawn();
         let (mut node_tx, node_rx, _) = LinkBuilder::new("node", router.clone()).build().unwrap();
         node_tx.subscribe(READINGS_FILTER).unwrap();
         let (mut device, _device_rx, _) = LinkBuilder::new("device", router).build().unwrap();
@@ -643,48 +680,28 @@ mod tests {
         })
         .await
         .unwrap();
-        let read = Arc::new(Mutex::new(Vec::new()));
-        let lost = Arc::new(AtomicU64::new(0));
-        let reports = Arc::new(AtomicU64::new(0));
-        tokio::spawn(read_link(
-            node_rx,
-            {
-                let read = read.clone();
-                move |_, payload| {
-                    let n = u64::from_be_bytes(payload.as_ref().try_into().unwrap());
-                    read.lock().unwrap().push(n);
-                }
-            },
-            {
-                let (lost, reports) = (lost.clone(), reports.clone());
-                move |n, total| {
-                    let so_far = lost.fetch_add(n, Ordering::SeqCst) + n;
-                    assert_eq!(so_far, total);
-                    reports.fetch_add(1, Ordering::SeqCst);
-                }
-            },
-        ));
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (n_read, last) = {
-                let read = read.lock().unwrap();
-                (read.len() as u64, read.last().copied())
-            };
-            let accounted = n_read + lost.load(Ordering::SeqCst);
-            if accounted >= PUBLISHED {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{accounted} of {PUBLISHED} read or counted lost (read {n_read}, last {last:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let followed = Followed::start(node_rx);
+        followed
+            .wait_until(|read, lost| read + lost >= PUBLISHED)
+            .await;
+        let read: Vec<u64> = followed
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, payload)| u64::from_be_bytes(payload.as_ref().try_into().unwrap()))
+            .collect();
+        let reports = followed.lost.lock().unwrap().clone();
+        // Each report's total is the sum of the runs reported so far.
+        let mut so_far = 0;
+        for (n, total) in &reports {
+            so_far += n;
+            assert_eq!(so_far, *total);
         }
-        let read = read.lock().unwrap().clone();
-        let lost = lost.load(Ordering::SeqCst);
+        let lost = so_far;
         assert_eq!(read.len() as u64 + lost, PUBLISHED);
         assert!(lost > PUBLISHED / 2, "only {lost} lost");
-        assert!(reports.load(Ordering::SeqCst) >= 1);
+        assert!(!reports.is_empty());
         // What was read came in publish order, and the newest reading survived.
         assert!(read.windows(2).all(|w| w[0] < w[1]), "{read:?}");
         assert_eq!(read.last(), Some(&(PUBLISHED - 1)));
@@ -756,18 +773,8 @@ mod tests {
     /// (The subscription's log here holds every receipt: what a device's small log drops when
     /// a device is served too seldom is another matter, counted by nothing.)
     async fn receipts_arrive_in_order(congested_after: Duration) -> u64 {
-        use rumqttd::{Router, RouterConfig, local::LinkBuilder};
-        let router = Router::new(
-            0,
-            RouterConfig {
-                max_connections: 10,
-                max_outgoing_packet_count: SUBSCRIBER_READ_BATCH,
-                max_segment_size: 16 * 1024 * 1024,
-                max_segment_count: 2,
-                ..Default::default()
-            },
-        )
-        .spawn();
+        use rumqttd::local::LinkBuilder;
+        let router = test_router(SUBSCRIBER_READ_BATCH, 16 * 1024 * 1024).spawn();
         let (mut device_tx, device_rx, _) =
             LinkBuilder::new("devices", router.clone()).build().unwrap();
         device_tx.subscribe(format!("{RECEIPTS_PREFIX}+")).unwrap();
@@ -786,44 +793,31 @@ mod tests {
         let publisher = tokio::task::spawn_blocking(move || {
             publish_receipts(node_tx, queue_rx, congested_after)
         });
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let lost = Arc::new(AtomicU64::new(0));
-        tokio::spawn(read_link(
-            device_rx,
-            {
-                let got = got.clone();
-                move |topic, payload| {
-                    let topic = String::from_utf8(topic.to_vec()).unwrap();
-                    let n: usize = std::str::from_utf8(&payload).unwrap().parse().unwrap();
-                    got.lock().unwrap().push((topic, n));
-                }
-            },
-            {
-                let lost = lost.clone();
-                move |n, _| {
-                    lost.fetch_add(n, Ordering::SeqCst);
-                }
-            },
-        ));
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while got.lock().unwrap().len() < RECEIPTS {
-            assert_eq!(
-                lost.load(Ordering::SeqCst),
-                0,
-                "receipts lost in the broker"
-            );
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} of {RECEIPTS} receipts arrived",
-                got.lock().unwrap().len()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let followed = Followed::start(device_rx);
+        followed
+            .wait_until(|got, lost| {
+                assert_eq!(lost, 0, "receipts lost in the broker");
+                got >= RECEIPTS as u64
+            })
+            .await;
         let events = publisher.await.unwrap();
+        let got: Vec<(String, usize)> = followed
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(topic, payload)| {
+                let topic = String::from_utf8(topic.to_vec()).unwrap();
+                (
+                    topic,
+                    std::str::from_utf8(payload).unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
         let expected: Vec<(String, usize)> = (0..RECEIPTS)
             .map(|i| (format!("{RECEIPTS_PREFIX}d{}", i % 3), i))
             .collect();
-        assert_eq!(*got.lock().unwrap(), expected);
+        assert_eq!(got, expected);
         events
     }
 
@@ -860,7 +854,7 @@ mod tests {
             pipeline: Pipeline {
                 ingest,
                 tracked: Arc::new(Mutex::new(Recent::new(64))),
-                receipts: Receipts::new(receipts, None),
+                receipts: Receipts::new(receipts, Counter::detached(Default::default())),
                 pending,
             },
             jobs,
